@@ -21,7 +21,8 @@ export interface Obligation {
 export interface Allow {
   readonly kind: 'allow';
   readonly reason: 'allowed';
-  readonly principal: Principal;
+  /** undefined only for public routes (no credential needed, e.g. `metadata`). */
+  readonly principal: Principal | undefined;
   /** Name of the policy rule that allowed, e.g. "route:read-observations". */
   readonly rule: string;
   /** Headers to add to the upstream request. */

@@ -82,6 +82,17 @@ export const REASONS = {
   issuer_keys_unavailable: r(503, 'transient', 'The token issuer keys are temporarily unavailable; retry later.'),
   introspection_unavailable: r(503, 'transient', 'Token introspection is temporarily unavailable; retry later.'),
 
+  // ── classify: FHIR REST grammar (src/fhir/) ──────────────────────────────────────────────────
+  fhir_interaction_unknown: r(405, 'not-supported', 'The HTTP method and path do not form a supported FHIR interaction.'),
+  fhir_resource_type_unknown: r(404, 'not-supported', 'The resource type is not a known FHIR R4 resource type.'),
+  fhir_search_invalid: r(400, 'invalid', 'The search or query parameters are malformed or not supported.'),
+  fhir_operation_not_allowed: r(403, 'forbidden', 'This FHIR operation is not allowed here.'),
+  fhir_bundle_invalid: r(400, 'structure', 'The batch or transaction Bundle is malformed or has an entry that cannot be processed.'),
+  fhir_content_type_unsupported: r(415, 'not-supported', 'The request body content type is not supported for this interaction.'),
+
+  // ── SMART launch context from the token ──────────────────────────────────────────────────────
+  launch_context_invalid: r(401, 'security', 'The access token carries a malformed launch context.', 'invalid_token'),
+
   // ── authorize ────────────────────────────────────────────────────────────────────────────────
   scope_insufficient: r(403, 'forbidden', 'The access token does not grant the scope this request needs.', 'insufficient_scope'),
   policy_unavailable: r(503, 'transient', 'Authorization policy is not loaded; retry later.'),

@@ -1,0 +1,212 @@
+/**
+ * fhirgate-authz configuration: one file (YAML or JSON), overridable by environment variables and
+ * flags, validated with ajv against a closed schema at start-up. A bad config stops the process
+ * with a message naming the offending field; nothing is defaulted silently from a typo.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 as Ajv } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { tokenConfigSchema } from '../token/config.ts';
+import type { TokenConfig } from '../token/config.ts';
+import type { RoutePolicySpec } from '../policy/route-policy.ts';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface AuthzConfig {
+  readonly listen: {
+    /** "host:port" (loopback) or "unix:/absolute/path.sock". */
+    readonly grpc: string;
+    /** "host:port" for /metrics, /healthz, /readyz. */
+    readonly http: string;
+    /** When set, the bound addresses are written here as JSON once listening. */
+    readonly addressFile?: string;
+  };
+  readonly auth: TokenConfig;
+  readonly policy: RoutePolicySpec;
+  readonly body: { readonly maxBytes: number };
+  readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string; readonly keyFile?: string };
+  readonly telemetry: { readonly serviceName: string; readonly otlpEndpoint?: string };
+  readonly log: { readonly level: LogLevel };
+  readonly shutdown: { readonly graceSeconds: number };
+}
+
+const LISTEN_ADDRESS = '^(unix:/[^\\x00]{1,200}|(127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]|localhost|0\\.0\\.0\\.0|\\[::\\]):[0-9]{1,5})$';
+const TCP_ADDRESS = '^(127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]|localhost|0\\.0\\.0\\.0|\\[::\\]):[0-9]{1,5}$';
+const NAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+
+export const authzConfigSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://fhirgate.io/schemas/authz-config.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['auth', 'policy'],
+  properties: {
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        grpc: { type: 'string', pattern: LISTEN_ADDRESS, default: '127.0.0.1:9191' },
+        http: { type: 'string', pattern: TCP_ADDRESS, default: '127.0.0.1:9090' },
+        addressFile: { type: 'string', minLength: 1, maxLength: 4096 },
+      },
+    },
+    auth: tokenConfigSchema,
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['fhirBasePath', 'rules'],
+      properties: {
+        fhirBasePath: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)*/?$', maxLength: 256 },
+        publicPaths: {
+          type: 'array',
+          maxItems: 32,
+          items: { type: 'string', pattern: '^/[A-Za-z0-9._~$/-]{0,127}$' },
+          default: [],
+        },
+        rules: {
+          type: 'array',
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'methods', 'resourceTypes', 'anyScopes'],
+            properties: {
+              name: { type: 'string', pattern: NAME },
+              methods: {
+                type: 'array',
+                minItems: 1,
+                uniqueItems: true,
+                items: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
+              },
+              resourceTypes: {
+                type: 'array',
+                minItems: 1,
+                uniqueItems: true,
+                items: { type: 'string', pattern: '^(\\*|[A-Z][A-Za-z]{1,63})$' },
+              },
+              anyScopes: {
+                type: 'array',
+                minItems: 1,
+                uniqueItems: true,
+                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' },
+              },
+            },
+          },
+        },
+      },
+    },
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { maxBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1024, default: 1024 * 1024 } },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        sink: { enum: ['stdout', 'file', 'none'], default: 'stdout' },
+        file: { type: 'string', minLength: 1, maxLength: 4096 },
+        keyFile: { type: 'string', minLength: 1, maxLength: 4096 },
+      },
+      if: { properties: { sink: { const: 'file' } }, required: ['sink'] },
+      then: { required: ['file'] },
+    },
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        serviceName: { type: 'string', pattern: NAME, default: 'fhirgate-authz' },
+        otlpEndpoint: { type: 'string', pattern: '^https?://[^\\s]{1,2000}$' },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { level: { enum: ['debug', 'info', 'warn', 'error'], default: 'info' } },
+    },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { graceSeconds: { type: 'integer', minimum: 1, maximum: 120, default: 10 } },
+    },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  override name = 'ConfigError';
+}
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+
+function validate(doc: unknown): ErrorObject[] | null {
+  validator ??= new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: false }).compile(
+    authzConfigSchema,
+  );
+  return validator(doc) ? null : (validator.errors ?? []);
+}
+
+/** Human-readable, field-naming messages, e.g. `/auth/issuers/0/algorithms/1: must be one of …`. */
+export function describeErrors(errors: readonly ErrorObject[]): string[] {
+  return errors.slice(0, 20).map((e) => {
+    const at = e.instancePath === '' ? '(root)' : e.instancePath;
+    if (e.keyword === 'additionalProperties') {
+      return `${at}: unknown field "${String((e.params as { additionalProperty: string }).additionalProperty)}"`;
+    }
+    if (e.keyword === 'enum') {
+      return `${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    }
+    return `${at}: ${e.message ?? 'invalid'}`;
+  });
+}
+
+/** Parse and validate a config document (already-parsed object). Throws ConfigError. */
+export function parseConfig(doc: unknown): AuthzConfig {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError('config: must be a mapping');
+  const copy = structuredClone(doc);
+  const errors = validate(copy);
+  if (errors !== null) throw new ConfigError(`config invalid:\n  ${describeErrors(errors).join('\n  ')}`);
+  return copy as AuthzConfig;
+}
+
+export interface ConfigSources {
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly overrides?: { readonly grpc?: string; readonly http?: string; readonly logLevel?: string };
+}
+
+/** Read the file (YAML or JSON), apply env (FHIRGATE_LISTEN_GRPC, FHIRGATE_LISTEN_HTTP, FHIRGATE_LOG_LEVEL) then flags. */
+export function loadConfig(src: ConfigSources): AuthzConfig {
+  let doc: Record<string, unknown> = {};
+  if (src.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(src.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config: cannot read ${src.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    try {
+      doc = parseYaml(text, { maxAliasCount: 50, uniqueKeys: true }) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config: ${src.file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError('config: must be a mapping');
+  }
+  const env = src.env ?? {};
+  const listen = { ...((doc['listen'] as Record<string, unknown> | undefined) ?? {}) };
+  const log = { ...((doc['log'] as Record<string, unknown> | undefined) ?? {}) };
+  const grpc = src.overrides?.grpc ?? env['FHIRGATE_LISTEN_GRPC'];
+  const http = src.overrides?.http ?? env['FHIRGATE_LISTEN_HTTP'];
+  const level = src.overrides?.logLevel ?? env['FHIRGATE_LOG_LEVEL'];
+  if (grpc !== undefined) listen['grpc'] = grpc;
+  if (http !== undefined) listen['http'] = http;
+  if (level !== undefined) log['level'] = level;
+  return parseConfig({ ...doc, listen, log });
+}

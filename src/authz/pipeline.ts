@@ -1,0 +1,132 @@
+/**
+ * The Check pipeline: ingest → classify (route) → authenticate → authorize → respond, then record.
+ * Each phase is a named step that either hands on or ends in a Deny with a stable reason code.
+ * Any unexpected exception ends in `internal_error` (503): the pipeline fails closed.
+ */
+import type { Decision } from '../core/decision.ts';
+import { deny } from '../core/decision.ts';
+import type { HttpRequest } from '../core/http.ts';
+import type { Principal } from '../core/principal.ts';
+import type { ReasonCode } from '../core/reasons.ts';
+import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
+import { DEFAULT_INGEST_LIMITS, ingest } from '../envoy/ingest.ts';
+import type { IngestLimits } from '../envoy/ingest.ts';
+import { toCheckResponse } from '../envoy/respond.ts';
+import type { Authorizer } from '../policy/route-policy.ts';
+
+/** What the authenticate phase needs from src/token (structural, so tests can pass fakes). */
+export interface AuthenticatePort {
+  authenticate(
+    req: HttpRequest,
+  ): Promise<
+    | { ok: true; principal: Principal; cached?: boolean }
+    | { ok: false; reason: ReasonCode; principal?: Principal; retryAfterSeconds?: number }
+  >;
+}
+
+/** One finished check, handed to the record phase (audit, metrics, logs, span attributes). */
+export interface CheckOutcome {
+  readonly decision: Decision;
+  /** undefined when ingest failed. */
+  readonly request: HttpRequest | undefined;
+  readonly requestId: string;
+  readonly durationSeconds: number;
+  /** true when the token came from the verified-token cache. */
+  readonly tokenCached: boolean;
+  /** Set when the pipeline caught an unexpected error (already turned into internal_error). */
+  readonly error: unknown;
+}
+
+export interface PipelineDeps {
+  readonly authenticator: AuthenticatePort;
+  /** The current compiled policy; undefined means none is loaded (→ 503, fail closed). */
+  readonly authorizer: () => Authorizer | undefined;
+  readonly maxBodyBytes: number;
+  readonly ingestLimits?: IngestLimits;
+  readonly record: (outcome: CheckOutcome) => void;
+  /** Monotonic seconds, injectable for tests. */
+  readonly monotonic?: () => number;
+}
+
+const hr = (): number => Number(process.hrtime.bigint()) / 1e9;
+
+export class CheckPipeline {
+  readonly #deps: PipelineDeps;
+  readonly #now: () => number;
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+    this.#now = deps.monotonic ?? hr;
+  }
+
+  /** Envoy CheckRequest → CheckResponse. Never throws. */
+  async check(raw: CheckRequest): Promise<CheckResponse> {
+    const started = this.#now();
+    const ingested = ingest(raw, this.#deps.ingestLimits ?? DEFAULT_INGEST_LIMITS);
+    let request: HttpRequest | undefined;
+    let decision: Decision;
+    let tokenCached = false;
+    let error: unknown;
+    const requestId = ingested.ok ? ingested.request.requestId : ingested.requestId;
+    try {
+      if (!ingested.ok) {
+        decision = deny(ingested.reason, 'ingest');
+      } else {
+        request = ingested.request;
+        const result = await this.decide(request);
+        decision = result.decision;
+        tokenCached = result.tokenCached;
+      }
+    } catch (err) {
+      error = err;
+      decision = deny('internal_error', 'respond');
+    }
+    const response = toCheckResponse(decision, requestId, request?.headers.keys() ?? []);
+    try {
+      this.#deps.record({
+        decision,
+        request,
+        requestId,
+        durationSeconds: this.#now() - started,
+        tokenCached,
+        error,
+      });
+    } catch {
+      // Recording must never change the answer; sinks count their own failures.
+    }
+    return response;
+  }
+
+  /** The decision for one ingested request: the phases in order. */
+  async decide(req: HttpRequest): Promise<{ decision: Decision; tokenCached: boolean }> {
+    const bodyDenial = checkBodySize(req, this.#deps.maxBodyBytes);
+    if (bodyDenial !== undefined) return { decision: deny(bodyDenial, 'ingest'), tokenCached: false };
+
+    const authorizer = this.#deps.authorizer();
+    if (authorizer === undefined) return { decision: deny('policy_unavailable', 'authorize'), tokenCached: false };
+
+    const match = authorizer.route(req);
+    if (match.kind === 'invalid') return { decision: deny(match.reason, 'classify'), tokenCached: false };
+    if (match.kind === 'public') return { decision: authorizer.allowPublic(req, match), tokenCached: false };
+
+    const authn = await this.#deps.authenticator.authenticate(req);
+    if (!authn.ok) {
+      return {
+        decision: deny(authn.reason, 'authenticate', {
+          principal: authn.principal,
+          retryAfterSeconds: authn.retryAfterSeconds,
+        }),
+        tokenCached: false,
+      };
+    }
+    return { decision: authorizer.authorize(req, match, authn.principal), tokenCached: authn.cached === true };
+  }
+}
+
+/** 413 when Envoy forwarded only part of the body or the declared/forwarded size is over the cap. */
+export function checkBodySize(req: HttpRequest, maxBytes: number): ReasonCode | undefined {
+  if (req.bodyPartial) return 'request_body_too_large';
+  if (req.declaredSize > maxBytes) return 'request_body_too_large';
+  if (req.body !== undefined && req.body.byteLength > maxBytes) return 'request_body_too_large';
+  return undefined;
+}

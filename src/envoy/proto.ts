@@ -1,0 +1,57 @@
+/**
+ * Loads fhirgate's .proto declarations once, with fixed loader options, and exposes the service
+ * definitions the sidecar serves. Field names stay snake_case (keepCase) so the code reads like
+ * Envoy's API reference.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  bytes: Buffer,
+  defaults: false,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+interface LoadedServices {
+  readonly authorization: grpc.ServiceDefinition;
+  readonly health: grpc.ServiceDefinition;
+}
+
+let loaded: LoadedServices | undefined;
+
+function service(pkg: grpc.GrpcObject, path: string): grpc.ServiceDefinition {
+  let node: unknown = pkg;
+  for (const part of path.split('.')) {
+    node = (node as Record<string, unknown>)[part];
+  }
+  const ctor = node as { service?: grpc.ServiceDefinition } | undefined;
+  if (ctor?.service === undefined) throw new Error(`proto service ${path} not found`);
+  return ctor.service;
+}
+
+/** The service definitions, loaded on first use and cached for the life of the process. */
+export function services(): LoadedServices {
+  if (loaded !== undefined) return loaded;
+  const definition = protoLoader.loadSync(
+    ['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'],
+    LOADER_OPTIONS,
+  );
+  const pkg = grpc.loadPackageDefinition(definition);
+  loaded = {
+    authorization: service(pkg, 'envoy.service.auth.v3.Authorization'),
+    health: service(pkg, 'grpc.health.v1.Health'),
+  };
+  return loaded;
+}
+
+/** A client constructor for tests and benchmarks (same definitions as the server). */
+export function clientConstructor(name: 'authorization' | 'health'): grpc.ServiceClientConstructor {
+  return grpc.makeGenericClientConstructor(services()[name], name);
+}

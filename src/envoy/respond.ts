@@ -1,0 +1,157 @@
+/**
+ * respond: Decision → Envoy CheckResponse. An allow becomes an OkHttpResponse with upstream
+ * headers, query rewrites and dynamic metadata; a denial becomes a DeniedHttpResponse with the
+ * catalogue's status, RFC 6750 WWW-Authenticate, Retry-After and a FHIR OperationOutcome body
+ * that names the reason code and nothing else about the request.
+ */
+import type { Decision, Deny } from '../core/decision.ts';
+import { reasonInfo } from '../core/reasons.ts';
+import type { ReasonInfo } from '../core/reasons.ts';
+import type { CheckResponse, HeaderValueOption, StructValue } from './check-types.ts';
+
+/** Namespace of the reason code system in OperationOutcome.issue.details. */
+export const REASON_SYSTEM = 'https://fhirgate.io/CodeSystem/reason';
+/** Upstream headers fhirgate owns: stripped from every client request, set only by us. */
+export const OWNED_HEADER_PREFIX = 'x-fhirgate-';
+
+const GRPC_OK = 0;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
+const STATUS_NAMES: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  422: 'UnprocessableEntity',
+  429: 'TooManyRequests',
+  431: 'RequestHeaderFieldsTooLarge',
+  503: 'ServiceUnavailable',
+};
+
+export interface RespondOptions {
+  /** realm in WWW-Authenticate. */
+  readonly realm: string;
+}
+
+export const DEFAULT_RESPOND_OPTIONS: RespondOptions = { realm: 'fhirgate' };
+
+/** Client-sent headers removed before the upstream sees the request. */
+export function headersToStrip(clientHeaderNames: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const name of clientHeaderNames) if (name.startsWith(OWNED_HEADER_PREFIX)) out.push(name);
+  return out;
+}
+
+export function toCheckResponse(
+  decision: Decision,
+  requestId: string,
+  clientHeaderNames: Iterable<string> = [],
+  opts: RespondOptions = DEFAULT_RESPOND_OPTIONS,
+): CheckResponse {
+  if (decision.kind === 'deny') return denied(decision, requestId, opts);
+  const set = (key: string, value: string): HeaderValueOption => ({
+    header: { key, value },
+    append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+  });
+  const clientId = decision.principal?.clientId ?? '';
+  const upstream: HeaderValueOption[] = [set('x-fhirgate-rule', decision.rule)];
+  if (clientId !== '') upstream.push(set('x-fhirgate-client-id', clientId));
+  for (const [k, v] of decision.upstreamHeaders) upstream.push(set(k, v));
+  return {
+    status: { code: GRPC_OK },
+    ok_response: {
+      headers: upstream,
+      headers_to_remove: headersToStrip(clientHeaderNames),
+      response_headers_to_add: [set('cache-control', 'no-store')],
+      query_parameters_to_set: decision.query.set.map(([key, value]) => ({ key, value })),
+      query_parameters_to_remove: [...decision.query.remove],
+    },
+    dynamic_metadata: {
+      fields: {
+        client_id: str(clientId === '' ? 'unknown' : clientId),
+        rule: str(decision.rule),
+        reason: str('allowed'),
+        break_glass: { boolValue: decision.breakGlass },
+      },
+    },
+  };
+}
+
+function denied(d: Deny, requestId: string, opts: RespondOptions): CheckResponse {
+  const info = reasonInfo(d.reason);
+  const headers: HeaderValueOption[] = [
+    { header: { key: 'content-type', value: 'application/fhir+json' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+    { header: { key: 'cache-control', value: 'no-store' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+    { header: { key: 'x-fhirgate-reason', value: d.reason }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+  ];
+  const challenge = wwwAuthenticate(info, d, opts.realm);
+  if (challenge !== undefined) {
+    headers.push({ header: { key: 'www-authenticate', value: challenge }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+  }
+  const retry = d.retryAfterSeconds ?? (info.status === 503 || info.status === 429 ? 5 : undefined);
+  if (retry !== undefined) {
+    headers.push({
+      header: { key: 'retry-after', value: String(Math.max(1, Math.ceil(retry))) },
+      append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+    });
+  }
+  return {
+    status: { code: info.status === 401 ? GRPC_UNAUTHENTICATED : GRPC_PERMISSION_DENIED },
+    denied_response: {
+      status: { code: STATUS_NAMES[info.status] ?? 'Forbidden' },
+      headers,
+      body: operationOutcome(d.reason, info, requestId),
+    },
+    dynamic_metadata: {
+      fields: {
+        client_id: str(d.principal?.clientId || 'unknown'),
+        rule: str(d.rule),
+        reason: str(d.reason),
+      },
+    },
+  };
+}
+
+/**
+ * RFC 6750 §3: a request without credentials gets a bare challenge; failures carry `error`
+ * (and `scope` for insufficient_scope). error_description is the fixed catalogue text.
+ */
+export function wwwAuthenticate(info: ReasonInfo, d: Deny, realm: string): string | undefined {
+  if (info.status !== 401 && info.bearerError !== 'insufficient_scope') return undefined;
+  const parts = [`realm="${quote(realm)}"`];
+  if (info.bearerError !== undefined) {
+    parts.push(`error="${info.bearerError}"`, `error_description="${quote(info.text)}"`);
+  }
+  if (info.bearerError === 'insufficient_scope' && d.requiredScope !== undefined && d.requiredScope !== '') {
+    parts.push(`scope="${quote(d.requiredScope)}"`);
+  }
+  return `Bearer ${parts.join(', ')}`;
+}
+
+/** A FHIR R4 OperationOutcome naming the reason code; the request id lets support correlate. */
+export function operationOutcome(reason: string, info: ReasonInfo, requestId: string): string {
+  return JSON.stringify({
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: info.issue,
+        details: { coding: [{ system: REASON_SYSTEM, code: reason }], text: info.text },
+        diagnostics: `request-id: ${requestId}`,
+      },
+    ],
+  });
+}
+
+/** RFC 7230 quoted-string content: only visible ASCII and spaces, quotes and backslashes escaped. */
+function quote(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '').replace(/(["\\])/g, '\\$1');
+}
+
+function str(s: string): StructValue {
+  return { stringValue: s };
+}

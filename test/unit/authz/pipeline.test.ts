@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CheckPipeline } from '../../../src/authz/pipeline.ts';
+import type { AuthenticatePort, CheckOutcome } from '../../../src/authz/pipeline.ts';
+import { RoutePolicy } from '../../../src/policy/route-policy.ts';
+import { checkRequest, principal } from '../../support/fixtures.ts';
+
+const policy = new RoutePolicy({
+  fhirBasePath: '/fhir',
+  publicPaths: ['/metadata'],
+  rules: [{ name: 'read-obs', methods: ['GET'], resourceTypes: ['Observation'], anyScopes: ['patient/Observation.rs'] }],
+});
+
+function pipeline(authn: AuthenticatePort, opts: { noPolicy?: boolean } = {}) {
+  const outcomes: CheckOutcome[] = [];
+  const p = new CheckPipeline({
+    authenticator: authn,
+    authorizer: () => (opts.noPolicy ? undefined : policy),
+    maxBodyBytes: 100,
+    record: (o) => outcomes.push(o),
+  });
+  return { p, outcomes };
+}
+
+const okAuth: AuthenticatePort = {
+  authenticate: async () => ({ ok: true, principal: principal({ scopes: ['patient/Observation.rs'] }), cached: true }),
+};
+
+test('allow flows through every phase and is recorded once', async () => {
+  const { p, outcomes } = pipeline(okAuth);
+  const res = await p.check(checkRequest({ path: '/fhir/Observation?patient=1', headers: { authorization: 'Bearer x' } }));
+  assert.equal(res.status.code, 0);
+  assert.equal(outcomes.length, 1);
+  assert.equal(outcomes[0]?.decision.kind, 'allow');
+  assert.equal(outcomes[0]?.tokenCached, true);
+  assert.ok((outcomes[0]?.durationSeconds ?? -1) >= 0);
+});
+
+test('authentication failure is a 401 from the authenticate phase', async () => {
+  const { p, outcomes } = pipeline({ authenticate: async () => ({ ok: false, reason: 'token_expired' }) });
+  const res = await p.check(checkRequest());
+  assert.equal(res.denied_response?.status.code, 'Unauthorized');
+  const d = outcomes[0]?.decision;
+  assert.equal(d?.kind === 'deny' && d.phase, 'authenticate');
+});
+
+test('public route skips authentication', async () => {
+  let called = 0;
+  const { p } = pipeline({ authenticate: async () => (called++, { ok: false, reason: 'credential_missing' }) });
+  const res = await p.check(checkRequest({ path: '/fhir/metadata' }));
+  assert.equal(res.status.code, 0);
+  assert.equal(called, 0);
+});
+
+test('no policy loaded → 503 policy_unavailable, never allow', async () => {
+  const { p } = pipeline(okAuth, { noPolicy: true });
+  const res = await p.check(checkRequest());
+  assert.equal(res.denied_response?.status.code, 'ServiceUnavailable');
+});
+
+test('body over the cap, partial body or declared size over the cap → 413 before authentication', async () => {
+  let called = 0;
+  const { p } = pipeline({ authenticate: async () => (called++, { ok: true, principal: principal() }) });
+  for (const init of [
+    { method: 'POST', body: 'x'.repeat(101) },
+    { method: 'POST', body: '{}', headers: { 'x-envoy-auth-partial-body': 'true' } },
+    { method: 'POST', body: '{}', headers: { 'content-length': '5000' } },
+  ]) {
+    const res = await p.check(checkRequest({ path: '/fhir/Observation', ...init }));
+    assert.equal(res.denied_response?.status.code, 'PayloadTooLarge');
+  }
+  assert.equal(called, 0);
+});
+
+test('an authenticator that throws ends in 503 internal_error (fail closed)', async () => {
+  const { p, outcomes } = pipeline({
+    authenticate: async () => {
+      throw new Error('boom');
+    },
+  });
+  const res = await p.check(checkRequest());
+  assert.equal(res.denied_response?.status.code, 'ServiceUnavailable');
+  assert.ok(outcomes[0]?.error instanceof Error);
+});
+
+test('a recorder that throws does not change the answer', async () => {
+  const p = new CheckPipeline({
+    authenticator: okAuth,
+    authorizer: () => policy,
+    maxBodyBytes: 100,
+    record: () => {
+      throw new Error('sink down');
+    },
+  });
+  const res = await p.check(checkRequest());
+  assert.equal(res.status.code, 0);
+});
+
+test('malformed CheckRequest → 400 from ingest', async () => {
+  const { p, outcomes } = pipeline(okAuth);
+  const res = await p.check({});
+  assert.equal(res.denied_response?.status.code, 'BadRequest');
+  assert.equal(outcomes[0]?.request, undefined);
+});
