@@ -9,7 +9,8 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { tokenConfigSchema } from '../token/config.ts';
 import type { TokenConfig } from '../token/config.ts';
-import type { RoutePolicySpec } from '../policy/route-policy.ts';
+import { policyDocumentSchema } from '../policy/spec.ts';
+import type { FhirAccessPolicyDocument } from '../policy/spec.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -23,7 +24,10 @@ export interface AuthzConfig {
     readonly addressFile?: string;
   };
   readonly auth: TokenConfig;
-  readonly policy: RoutePolicySpec;
+  /** The FhirAccessPolicy enforced here, inline… */
+  readonly policy?: FhirAccessPolicyDocument;
+  /** …or read from this YAML/JSON file (the same file `kubectl apply` takes). */
+  readonly policyFile?: string;
   readonly body: { readonly maxBytes: number };
   readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string; readonly keyFile?: string };
   readonly telemetry: { readonly serviceName: string; readonly otlpEndpoint?: string };
@@ -40,7 +44,8 @@ export const authzConfigSchema = {
   $id: 'https://fhirgate.io/schemas/authz-config.json',
   type: 'object',
   additionalProperties: false,
-  required: ['auth', 'policy'],
+  required: ['auth'],
+  oneOf: [{ required: ['policy'] }, { required: ['policyFile'] }],
   properties: {
     listen: {
       type: 'object',
@@ -53,50 +58,8 @@ export const authzConfigSchema = {
       },
     },
     auth: tokenConfigSchema,
-    policy: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['fhirBasePath', 'rules'],
-      properties: {
-        fhirBasePath: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)*/?$', maxLength: 256 },
-        publicPaths: {
-          type: 'array',
-          maxItems: 32,
-          items: { type: 'string', pattern: '^/[A-Za-z0-9._~$/-]{0,127}$' },
-          default: [],
-        },
-        rules: {
-          type: 'array',
-          maxItems: 1000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'methods', 'resourceTypes', 'anyScopes'],
-            properties: {
-              name: { type: 'string', pattern: NAME },
-              methods: {
-                type: 'array',
-                minItems: 1,
-                uniqueItems: true,
-                items: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
-              },
-              resourceTypes: {
-                type: 'array',
-                minItems: 1,
-                uniqueItems: true,
-                items: { type: 'string', pattern: '^(\\*|[A-Z][A-Za-z]{1,63})$' },
-              },
-              anyScopes: {
-                type: 'array',
-                minItems: 1,
-                uniqueItems: true,
-                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' },
-              },
-            },
-          },
-        },
-      },
-    },
+    policy: policyDocumentSchema,
+    policyFile: { type: 'string', minLength: 1, maxLength: 4096 },
     body: {
       type: 'object',
       additionalProperties: false,

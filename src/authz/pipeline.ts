@@ -12,7 +12,7 @@ import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
 import { DEFAULT_INGEST_LIMITS, ingest } from '../envoy/ingest.ts';
 import type { IngestLimits } from '../envoy/ingest.ts';
 import { toCheckResponse } from '../envoy/respond.ts';
-import type { Authorizer } from '../policy/route-policy.ts';
+import type { Authorizer } from '../policy/authorizer.ts';
 
 /** What the authenticate phase needs from src/token (structural, so tests can pass fakes). */
 export interface AuthenticatePort {
@@ -35,6 +35,14 @@ export interface CheckOutcome {
   readonly tokenCached: boolean;
   /** Set when the pipeline caught an unexpected error (already turned into internal_error). */
   readonly error: unknown;
+  /** Trace id of this check's span, when tracing is on. */
+  readonly traceId: string | undefined;
+}
+
+/** A started span: its trace id (for the audit event) and how to end it. */
+export interface CheckSpanHandle {
+  readonly traceId: string | undefined;
+  end(outcome: CheckOutcome): void;
 }
 
 export interface PipelineDeps {
@@ -44,6 +52,8 @@ export interface PipelineDeps {
   readonly maxBodyBytes: number;
   readonly ingestLimits?: IngestLimits;
   readonly record: (outcome: CheckOutcome) => void;
+  /** Starts a trace span for one check (joined to the caller's traceparent); ended with the outcome. */
+  readonly trace?: (traceparent: string | undefined) => CheckSpanHandle;
   /** Monotonic seconds, injectable for tests. */
   readonly monotonic?: () => number;
 }
@@ -68,6 +78,7 @@ export class CheckPipeline {
     let tokenCached = false;
     let error: unknown;
     const requestId = ingested.ok ? ingested.request.requestId : ingested.requestId;
+    const span = this.#startSpan(ingested.ok ? ingested.request.traceparent : undefined);
     try {
       if (!ingested.ok) {
         decision = deny(ingested.reason, 'ingest');
@@ -82,19 +93,30 @@ export class CheckPipeline {
       decision = deny('internal_error', 'respond');
     }
     const response = toCheckResponse(decision, requestId, request?.headers.keys() ?? []);
+    const outcome: CheckOutcome = {
+      decision,
+      request,
+      requestId,
+      durationSeconds: this.#now() - started,
+      tokenCached,
+      error,
+      traceId: span?.traceId,
+    };
     try {
-      this.#deps.record({
-        decision,
-        request,
-        requestId,
-        durationSeconds: this.#now() - started,
-        tokenCached,
-        error,
-      });
+      span?.end(outcome);
+      this.#deps.record(outcome);
     } catch {
       // Recording must never change the answer; sinks count their own failures.
     }
     return response;
+  }
+
+  #startSpan(traceparent: string | undefined): CheckSpanHandle | undefined {
+    try {
+      return this.#deps.trace?.(traceparent);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The decision for one ingested request: the phases in order. */

@@ -24,6 +24,7 @@ export type IssueType =
   | 'suppressed'
   | 'processing'
   | 'not-supported'
+  | 'not-found'
   | 'too-long'
   | 'too-costly'
   | 'throttled'
@@ -90,12 +91,45 @@ export const REASONS = {
   fhir_bundle_invalid: r(400, 'structure', 'The batch or transaction Bundle is malformed or has an entry that cannot be processed.'),
   fhir_content_type_unsupported: r(415, 'not-supported', 'The request body content type is not supported for this interaction.'),
 
+  // ── classify: request bodies (src/fhir/body/) ───────────────────────────────────────────────
+  // Body caps (bytes, depth, array length, string length) use request_body_too_large (413) and a
+  // content type outside the allowlist uses fhir_content_type_unsupported (415).
+  body_missing: r(400, 'required', 'This interaction requires a request body.'),
+  body_unexpected: r(400, 'invalid', 'This interaction does not accept a request body.'),
+  body_encoding_invalid: r(400, 'structure', 'The request body must be UTF-8 without a byte order mark.'),
+  body_json_invalid: r(400, 'structure', 'The request body is not valid JSON, or repeats a key within an object.'),
+  body_resource_mismatch: r(400, 'invalid', 'The resource type or id in the body does not match the request URL.'),
+  body_schema_invalid: r(400, 'structure', 'The resource in the body is not valid FHIR R4.'),
+  body_patch_invalid: r(400, 'structure', 'The JSON Patch document is malformed.'),
+  body_patch_forbidden: r(403, 'forbidden', 'The patch changes an element that cannot be changed by a patch here.'),
+
   // ── SMART launch context from the token ──────────────────────────────────────────────────────
   launch_context_invalid: r(401, 'security', 'The access token carries a malformed launch context.', 'invalid_token'),
 
   // ── authorize ────────────────────────────────────────────────────────────────────────────────
   scope_insufficient: r(403, 'forbidden', 'The access token does not grant the scope this request needs.', 'insufficient_scope'),
   policy_unavailable: r(503, 'transient', 'Authorization policy is not loaded; retry later.'),
+  launch_context_missing: r(403, 'forbidden', 'A patient-level scope needs a patient launch context in the access token.', 'insufficient_scope'),
+  patient_compartment_violation: r(403, 'forbidden', 'The request reaches data outside the launch patient\'s compartment.'),
+  patient_compartment_unconfined: r(403, 'forbidden', 'Under a patient-level scope, searches must be confined to the launch patient (e.g. patient=<id>).'),
+  compartment_instance_unverifiable: r(403, 'forbidden', 'Under a patient-level scope, this instance cannot be shown to belong to the launch patient; search by patient instead.'),
+  compartment_type_not_allowed: r(403, 'forbidden', 'This resource type is not available under a patient-level scope.'),
+  scope_restriction_unmet: r(403, 'forbidden', 'The request is not confined to the restrictions of the granted scope.', 'insufficient_scope'),
+  search_has_denied: r(403, 'forbidden', 'Reverse chaining (_has) is not allowed.'),
+  search_chain_denied: r(403, 'forbidden', 'Chained search parameters are not allowed here or are nested too deeply.'),
+  search_include_denied: r(403, 'forbidden', 'An _include or _revinclude reaches a resource type that is not granted, or uses * or :iterate.'),
+  search_param_required: r(400, 'required', 'This search needs a parameter the policy requires for the resource type.'),
+  search_system_denied: r(403, 'forbidden', 'Searching or reading history across all resource types is not allowed for this token.'),
+  search_feature_denied: r(403, 'forbidden', 'This search feature (_filter, _query, _contained or GraphQL) is not allowed.'),
+  elements_not_allowed: r(403, 'forbidden', 'The requested _elements go beyond what this client may receive.'),
+  role_insufficient: r(403, 'forbidden', 'The user\'s roles do not allow this request.'),
+  client_ceiling_exceeded: r(403, 'forbidden', 'The token grants more than this client is registered for; no scope within the client\'s ceiling allows this request.', 'insufficient_scope'),
+  consent_opt_out: r(403, 'forbidden', 'The patient has not consented to this access.'),
+  purpose_of_use_required: r(403, 'forbidden', 'This data needs a permitted purpose of use (send the X-Purpose-Of-Use header).'),
+  break_glass_invalid: r(403, 'forbidden', 'Break-glass access is not available for this user or request.'),
+  // 404, not 403: whether another patient's resource exists is itself PHI.
+  instance_not_in_compartment: r(404, 'not-found', 'No such resource in the launch patient\'s compartment.'),
+  instance_verification_unavailable: r(503, 'transient', 'The resource could not be checked against the launch patient; retry later.'),
 
   // ── limit ────────────────────────────────────────────────────────────────────────────────────
   rate_limited: r(429, 'throttled', 'Too many requests; retry later.'),

@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, parseConfig } from '../../../src/authz/config.
 
 const minimal = () => ({
   auth: { issuers: [{ issuer: 'https://issuer.example.test', audiences: ['fhirgate'] }] },
-  policy: { fhirBasePath: '/fhir', rules: [] },
+  policy: { apiVersion: 'fhirgate.io/v1alpha1', kind: 'FhirAccessPolicy', metadata: { name: 'p' }, spec: { fhirBasePath: '/fhir' } },
 });
 
 test('a minimal config gets documented defaults', () => {
@@ -53,7 +53,7 @@ test('loadConfig reads YAML, then env, then flags (flags win)', () => {
   const file = join(dir, 'c.yaml');
   writeFileSync(
     file,
-    'auth:\n  issuers:\n    - issuer: https://issuer.example.test\n      audiences: [fhirgate]\npolicy:\n  fhirBasePath: /fhir\n  rules: []\nlisten:\n  grpc: 127.0.0.1:1111\n',
+    'auth:\n  issuers:\n    - issuer: https://issuer.example.test\n      audiences: [fhirgate]\npolicyFile: /etc/fhirgate/policy.yaml\nlisten:\n  grpc: 127.0.0.1:1111\n',
   );
   const c = loadConfig({ file, env: { FHIRGATE_LISTEN_GRPC: '127.0.0.1:2222', FHIRGATE_LOG_LEVEL: 'debug' }, overrides: { grpc: 'unix:/tmp/x.sock' } });
   assert.equal(c.listen.grpc, 'unix:/tmp/x.sock');
@@ -69,4 +69,16 @@ test('duplicate keys in the YAML file are an error, not last-wins', () => {
 
 test('a missing file is a clean ConfigError', () => {
   assert.throws(() => loadConfig({ file: '/nonexistent/fhirgate.yaml' }), /cannot read \/nonexistent\/fhirgate\.yaml: ENOENT/);
+});
+
+test('exactly one of policy and policyFile', () => {
+  const { policy: _p, ...rest } = minimal();
+  assert.match(errorOf(rest), /\(root\): must match exactly one schema in oneOf/);
+  assert.match(errorOf({ ...minimal(), policyFile: '/x.yaml' }), /must match exactly one schema in oneOf/);
+});
+
+test('an invalid inline policy names the policy field', () => {
+  const doc = minimal();
+  (doc.policy.spec as Record<string, unknown>)['search'] = { maxCount: 0 };
+  assert.match(errorOf(doc), /\/policy\/spec\/search\/maxCount: must be >= 1/);
 });

@@ -2,14 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CheckPipeline } from '../../../src/authz/pipeline.ts';
 import type { AuthenticatePort, CheckOutcome } from '../../../src/authz/pipeline.ts';
-import { RoutePolicy } from '../../../src/policy/route-policy.ts';
 import { checkRequest, principal } from '../../support/fixtures.ts';
+import type { CheckRequestInit } from '../../support/fixtures.ts';
+import { engine } from '../../support/policy.ts';
 
-const policy = new RoutePolicy({
-  fhirBasePath: '/fhir',
-  publicPaths: ['/metadata'],
-  rules: [{ name: 'read-obs', methods: ['GET'], resourceTypes: ['Observation'], anyScopes: ['patient/Observation.rs'] }],
-});
+const policy = engine();
 
 function pipeline(authn: AuthenticatePort, opts: { noPolicy?: boolean } = {}) {
   const outcomes: CheckOutcome[] = [];
@@ -23,7 +20,7 @@ function pipeline(authn: AuthenticatePort, opts: { noPolicy?: boolean } = {}) {
 }
 
 const okAuth: AuthenticatePort = {
-  authenticate: async () => ({ ok: true, principal: principal({ scopes: ['patient/Observation.rs'] }), cached: true }),
+  authenticate: async () => ({ ok: true, principal: principal({ scopes: ['patient/Observation.rs'], patient: '1' }), cached: true }),
 };
 
 test('allow flows through every phase and is recorded once', async () => {
@@ -61,11 +58,12 @@ test('no policy loaded → 503 policy_unavailable, never allow', async () => {
 test('body over the cap, partial body or declared size over the cap → 413 before authentication', async () => {
   let called = 0;
   const { p } = pipeline({ authenticate: async () => (called++, { ok: true, principal: principal() }) });
-  for (const init of [
+  const cases: CheckRequestInit[] = [
     { method: 'POST', body: 'x'.repeat(101) },
     { method: 'POST', body: '{}', headers: { 'x-envoy-auth-partial-body': 'true' } },
     { method: 'POST', body: '{}', headers: { 'content-length': '5000' } },
-  ]) {
+  ];
+  for (const init of cases) {
     const res = await p.check(checkRequest({ path: '/fhir/Observation', ...init }));
     assert.equal(res.denied_response?.status.code, 'PayloadTooLarge');
   }
@@ -92,7 +90,7 @@ test('a recorder that throws does not change the answer', async () => {
       throw new Error('sink down');
     },
   });
-  const res = await p.check(checkRequest());
+  const res = await p.check(checkRequest({ path: '/fhir/Observation?patient=1' }));
   assert.equal(res.status.code, 0);
 });
 

@@ -1,0 +1,125 @@
+/**
+ * The fhirgate-authz composition root: wires config → token layer, policy, pipeline, record
+ * phase, gRPC and HTTP servers, and stops them in the right order. `cmd/fhirgate-authz.ts` only
+ * parses arguments and calls this; tests and benchmarks start the same object in-process.
+ */
+import { writeFileSync, renameSync } from 'node:fs';
+import type { AuthzConfig } from './config.ts';
+import { AuthzGrpcServer } from './grpc-server.ts';
+import { HttpEndpoints } from './http-server.ts';
+import { CheckPipeline } from './pipeline.ts';
+import { createRecorder } from './record.ts';
+import type { Recorder } from './record.ts';
+import { Authenticator } from '../token/authenticator.ts';
+import type { Authorizer } from '../policy/authorizer.ts';
+import { compilePolicy } from '../policy/compile.ts';
+import { PolicyEngine } from '../policy/engine.ts';
+import { loadPolicyFile } from '../policy/load.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface SidecarOptions {
+  readonly config: AuthzConfig;
+  readonly logger: Logger;
+  /** Injected fetch for the token layer (tests); default global fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+export class Sidecar {
+  readonly #cfg: AuthzConfig;
+  readonly #log: Logger;
+  readonly #authn: Authenticator;
+  readonly #recorder: Recorder;
+  readonly #grpc: AuthzGrpcServer;
+  readonly #http: HttpEndpoints;
+  #policy: Authorizer | undefined;
+  #stopping = false;
+
+  /** Builds every part; nothing listens until start(). */
+  static async create(opts: SidecarOptions): Promise<Sidecar> {
+    return new Sidecar(opts, await createRecorder({ config: opts.config, logger: opts.logger }));
+  }
+
+  private constructor(opts: SidecarOptions, recorder: Recorder) {
+    this.#cfg = opts.config;
+    this.#log = opts.logger;
+    this.#recorder = recorder;
+    this.#authn = new Authenticator(opts.config.auth, {
+      ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+      events: this.#recorder.tokenEvents,
+    });
+    this.#policy = initialPolicy(opts.config, opts.logger);
+    const pipeline = new CheckPipeline({
+      authenticator: this.#authn,
+      authorizer: () => this.#policy,
+      maxBodyBytes: opts.config.body.maxBytes,
+      record: (o) => this.#recorder.record(o),
+      trace: (tp) => this.#recorder.startSpan(tp),
+    });
+    this.#grpc = new AuthzGrpcServer({
+      address: opts.config.listen.grpc,
+      handler: pipeline,
+      ready: () => this.ready(),
+      maxReceiveBytes: opts.config.body.maxBytes + 256 * 1024,
+    });
+    this.#http = new HttpEndpoints({
+      address: opts.config.listen.http,
+      ready: () => this.ready(),
+      metrics: async () => ({
+        contentType: this.#recorder.metrics.registry.contentType,
+        body: await this.#recorder.metrics.registry.metrics(),
+      }),
+    });
+  }
+
+  /** Ready = not shutting down, a policy is loaded and every JWT issuer has usable keys. */
+  ready(): boolean {
+    return !this.#stopping && this.#policy !== undefined && this.#authn.ready();
+  }
+
+  async start(): Promise<{ grpc: string; http: string }> {
+    await this.#authn.start();
+    const grpc = await this.#grpc.start();
+    const http = await this.#http.start();
+    if (this.#cfg.listen.addressFile !== undefined) {
+      const tmp = `${this.#cfg.listen.addressFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ grpc, http }));
+      renameSync(tmp, this.#cfg.listen.addressFile);
+    }
+    this.#log.info('fhirgate-authz listening', { grpc, http, ready: this.ready() });
+    return { grpc, http };
+  }
+
+  /** Graceful: report not-ready, finish in-flight checks (bounded), flush audit, stop timers. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const graceMs = this.#cfg.shutdown.graceSeconds * 1000;
+    await this.#grpc.stop(graceMs);
+    await this.#http.stop();
+    this.#authn.close();
+    await this.#recorder.close();
+    this.#log.info('fhirgate-authz stopped');
+  }
+}
+
+/**
+ * The policy from the config (inline or file). A policy that does not compile leaves the sidecar
+ * without one: not ready, every check denied with policy_unavailable (fail closed).
+ */
+function initialPolicy(cfg: AuthzConfig, log: Logger): Authorizer | undefined {
+  if (cfg.policy !== undefined) {
+    const r = compilePolicy(cfg.policy);
+    if (r.ok) return new PolicyEngine(r.policy);
+    log.error('policy rejected', { errors: r.errors });
+    return undefined;
+  }
+  const loaded = cfg.policyFile === undefined ? [] : loadPolicyFile(cfg.policyFile);
+  if (loaded.length !== 1) {
+    log.error('policyFile must hold exactly one FhirAccessPolicy', { file: cfg.policyFile, found: loaded.length });
+    return undefined;
+  }
+  const r = loaded[0]!.result;
+  if (r.ok) return new PolicyEngine(r.policy);
+  log.error('policy rejected', { file: cfg.policyFile, errors: r.errors });
+  return undefined;
+}

@@ -1,0 +1,304 @@
+/**
+ * The SMART-on-FHIR decision engine: a compiled FhirAccessPolicy + a classified FHIR request + a
+ * verified principal → Decision. Deny by default. The order of checks is fixed and visible here:
+ *
+ *   bundle entries (each decided alone) → capabilities → search guardrails → permission needed →
+ *   effective grants by level (system, user, patient) → granular restrictions → patient
+ *   compartment → includes → consent → minimization → _count cap → allow
+ *   … and break-glass, which may turn some denials into an audited read-only allow.
+ */
+import type { Allow, Decision, Deny, Obligation } from '../core/decision.ts';
+import { deny, NO_REWRITES } from '../core/decision.ts';
+import type { HttpRequest } from '../core/http.ts';
+import type { Principal } from '../core/principal.ts';
+import type { ReasonCode } from '../core/reasons.ts';
+import { classify } from '../fhir/classify.ts';
+import { referencedPatientId } from '../fhir/reference.ts';
+import type { FhirRequest } from '../fhir/request.ts';
+import { referenceTargets } from '../fhir/search-params.ts';
+import { launchContext } from '../smart/launch.ts';
+import { grantsFor, permissionFor, restrictionsSatisfied } from '../smart/scopes.ts';
+import type { Permission, ResourceScope, ScopeLevel } from '../smart/scopes.ts';
+import type { Authorizer, RouteMatch } from './authorizer.ts';
+import type { CompiledPolicy } from './compile.ts';
+import { checkConsent } from './consent.ts';
+import { effectiveGrants } from './grants.ts';
+import type { EffectiveGrants } from './grants.ts';
+import { includeAllowedUnderPatient, includedTypes, isSearch, searchGuardrails } from './guardrails.ts';
+import { minimize } from './minimize.ts';
+import { enforcePatientCompartment, VERIFY_INSTANCE } from './patient-compartment.ts';
+
+const LEVELS: readonly ScopeLevel[] = ['system', 'user', 'patient'];
+const SYSTEM_WIDE = new Set(['search-system', 'history-system']);
+
+/** Denials break-glass may override: grant, compartment and consent decisions — never token,
+ *  request-shape, guardrail, ceiling or body checks. */
+const BREAK_GLASS_OVERRIDES: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  'scope_insufficient',
+  'role_insufficient',
+  'launch_context_missing',
+  'patient_compartment_violation',
+  'patient_compartment_unconfined',
+  'compartment_instance_unverifiable',
+  'compartment_type_not_allowed',
+  'scope_restriction_unmet',
+  'consent_opt_out',
+  'purpose_of_use_required',
+]);
+
+interface Ctx {
+  readonly req: HttpRequest;
+  readonly p: Principal;
+  readonly eff: EffectiveGrants;
+  readonly patient: string | undefined;
+}
+
+/** What one interaction needs: a permission on a type ('*' for system-wide), maybe limited levels. */
+interface Need {
+  readonly permission: Permission;
+  readonly type: string;
+  readonly levels: ReadonlySet<ScopeLevel> | undefined;
+}
+
+export class PolicyEngine implements Authorizer {
+  readonly policy: CompiledPolicy;
+  readonly id: string;
+
+  constructor(policy: CompiledPolicy) {
+    this.policy = policy;
+    this.id = `${policy.name}@${policy.hash.slice(0, 12)}`;
+  }
+
+  route(req: HttpRequest): RouteMatch {
+    const r = classify(req, this.policy.classifyOptions);
+    if (!r.ok) return { kind: 'invalid', reason: r.reason };
+    if (r.request.interaction === 'capabilities' && this.policy.publicCapabilities && (req.method === 'GET' || req.method === 'HEAD')) {
+      return { kind: 'public', rule: 'public:capabilities', fhir: r.request };
+    }
+    return { kind: 'protected', fhir: r.request };
+  }
+
+  allowPublic(_req: HttpRequest, match: RouteMatch & { kind: 'public' }): Decision {
+    return allow(undefined, match.rule, [], [], []);
+  }
+
+  authorize(req: HttpRequest, match: RouteMatch & { kind: 'protected' }, p: Principal): Decision {
+    const launch = launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {});
+    if (!launch.ok) return deny(launch.reason, 'authorize', { principal: p });
+    const ctx: Ctx = { req, p, eff: effectiveGrants(this.policy, p), patient: launch.context.patient };
+    const d = this.decide(ctx, match.fhir, req.method === 'GET' || req.method === 'HEAD');
+    if (d.kind === 'allow') return d;
+    return this.breakGlass(ctx, match.fhir, d) ?? d;
+  }
+
+  /** One request (or one bundle entry, with mayRewrite=false). */
+  private decide(ctx: Ctx, fhir: FhirRequest, mayRewrite: boolean): Decision {
+    const { p } = ctx;
+    if (fhir.interaction === 'batch' || fhir.interaction === 'transaction') return this.decideBundle(ctx, fhir);
+    if (fhir.interaction === 'capabilities') return allow(p, 'capabilities', [], [], []);
+
+    const guard = searchGuardrails(this.policy, fhir);
+    if (guard !== undefined) return deny(guard, 'authorize', { principal: p, rule: 'guardrail' });
+
+    const need = this.need(fhir);
+    if (need === undefined) return deny('fhir_operation_not_allowed', 'authorize', { principal: p });
+
+    let first: Deny | undefined;
+    for (const level of LEVELS) {
+      if (need.levels !== undefined && !need.levels.has(level)) continue;
+      const matching = grantsFor(ctx.eff.grants, level, need.type, need.permission);
+      if (matching.length === 0) continue;
+      if (need.type === '*' && SYSTEM_WIDE.has(fhir.interaction) && !this.policy.search.systemSearchLevels.has(level)) {
+        first ??= deny('search_system_denied', 'authorize', { principal: p, rule: `level:${level}` });
+        continue;
+      }
+      const d = this.atLevel(ctx, fhir, level, matching, mayRewrite);
+      if (d.kind === 'allow') return d;
+      first ??= d;
+    }
+    if (first !== undefined) return first;
+
+    // No grant at any level: say why, precisely.
+    const requestedMatch = LEVELS.some((l) => grantsFor(ctx.eff.requested, l, need.type, need.permission).length > 0);
+    if (requestedMatch) {
+      return deny(ctx.eff.ceilingApplied ? 'client_ceiling_exceeded' : 'role_insufficient', 'authorize', { principal: p });
+    }
+    return deny('scope_insufficient', 'authorize', { principal: p, requiredScope: suggestScope(ctx, need) });
+  }
+
+  private need(fhir: FhirRequest): Need | undefined {
+    if (fhir.interaction.startsWith('operation-')) {
+      const op = fhir.operation === undefined ? undefined : this.policy.operations.get(fhir.operation);
+      if (op === undefined) return undefined;
+      return { permission: op.permission, type: fhir.resourceType ?? '*', levels: op.scopeLevels };
+    }
+    const permission = permissionFor(fhir.interaction);
+    if (permission === undefined) return undefined;
+    if (SYSTEM_WIDE.has(fhir.interaction)) return { permission, type: '*', levels: undefined };
+    if (fhir.interaction === 'search-compartment') {
+      const target = fhir.compartment?.targetType;
+      return target === undefined ? undefined : { permission, type: target, levels: undefined };
+    }
+    return fhir.resourceType === undefined ? undefined : { permission, type: fhir.resourceType, levels: undefined };
+  }
+
+  private atLevel(ctx: Ctx, fhir: FhirRequest, level: ScopeLevel, matching: readonly ResourceScope[], mayRewrite: boolean): Decision {
+    const { p } = ctx;
+    const set: Array<readonly [string, string]> = [];
+    const obligations: Obligation[] = [];
+    const criteria: string[] = [];
+
+    // 1. Granular restrictions (SMART v2 `?param=value`): only a grant the request provably stays within.
+    let chosen = matching.find((g) => g.restrictions.length === 0);
+    if (chosen === undefined) {
+      if (isSearch(fhir) || fhir.interaction === 'history-type') {
+        chosen = matching.find((g) => restrictionsSatisfied(g.restrictions, fhir.search.params) === 'satisfied');
+        if (chosen === undefined && mayRewrite && this.policy.compartment.narrowSearches) {
+          const g = matching.find((m) => m.restrictions.every((r) => !fhir.query.some(([n]) => n === r.name)));
+          if (g !== undefined && new Set(g.restrictions.map((r) => r.name)).size === g.restrictions.length) {
+            chosen = g;
+            for (const r of g.restrictions) set.push([r.name, r.value]);
+          }
+        }
+      } else if (fhir.id !== undefined && this.policy.compartment.instanceAccess === 'verify' && permissionIsRead(fhir)) {
+        chosen = matching[0];
+        for (const r of chosen?.restrictions ?? []) criteria.push(`${encodeURIComponent(r.name)}=${encodeURIComponent(r.value)}`);
+      }
+      if (chosen === undefined) {
+        return deny('scope_restriction_unmet', 'authorize', { principal: p, rule: `scope:${matching[0]?.raw ?? ''}`, requiredScope: matching[0]?.raw });
+      }
+    }
+    const rule = `scope:${chosen.raw}`;
+
+    // 2. Patient compartment under patient-level grants.
+    let patients = requestPatients(fhir, this.policy.baseUrl);
+    let how = '';
+    if (level === 'patient') {
+      if (ctx.patient === undefined) return deny('launch_context_missing', 'authorize', { principal: p, rule });
+      const c = enforcePatientCompartment({ policy: this.policy, fhir, patient: ctx.patient, mayRewrite });
+      if (!c.ok) return deny(c.reason, 'authorize', { principal: p, rule });
+      set.push(...c.set);
+      for (const o of c.obligations) {
+        if (o.kind === VERIFY_INSTANCE && o.detail['criteria'] !== undefined) criteria.push(o.detail['criteria']);
+      }
+      how = c.how;
+      patients = [ctx.patient];
+    }
+    if (criteria.length > 0 && fhir.resourceType !== undefined && fhir.id !== undefined) {
+      obligations.push({ kind: VERIFY_INSTANCE, detail: { resourceType: fhir.resourceType, id: fhir.id, criteria: criteria.join('&') } });
+    }
+
+    // 3. Includes may only pull types the token could read itself.
+    for (const [kind, list] of [['include', fhir.search.result.include], ['revinclude', fhir.search.result.revinclude]] as const) {
+      for (const inc of list) {
+        const types = includedTypes(inc, kind, (t, param) => referenceTargets(t, param));
+        if (types === undefined) return deny('search_include_denied', 'authorize', { principal: p, rule });
+        for (const t of types) {
+          if (grantsFor(ctx.eff.grants, level, t, 'r').filter((g) => g.restrictions.length === 0).length === 0) {
+            return deny('search_include_denied', 'authorize', { principal: p, rule });
+          }
+          if (level === 'patient' && !includeAllowedUnderPatient(this.policy, t)) return deny('search_include_denied', 'authorize', { principal: p, rule });
+        }
+      }
+    }
+
+    // 4. Consent and sensitivity.
+    const type = fhir.interaction === 'search-compartment' ? fhir.compartment?.targetType : fhir.resourceType;
+    const consent = checkConsent(this.policy, ctx.req, fhir, p, patients, type);
+    if (consent !== undefined) return deny(consent.reason, 'authorize', { principal: p, rule: consent.rule });
+
+    // 5. Minimization and _count, as rewrites — only where Envoy can rewrite the query.
+    const readLike = permissionIsRead(fhir) || isSearch(fhir);
+    if (readLike && this.policy.minimization.length > 0) {
+      const m = minimize(this.policy, fhir, p, type);
+      if (!m.ok) return deny(m.reason, 'authorize', { principal: p, rule: m.rule });
+      if (m.set.length > 0 && !mayRewrite) return deny('elements_not_allowed', 'authorize', { principal: p, rule: 'minimization' });
+      set.push(...m.set);
+    }
+    if (isSearch(fhir) || fhir.interaction.startsWith('history')) {
+      const count = fhir.search.result.count;
+      const { maxCount, defaultCount } = this.policy.search;
+      if (count !== undefined && count > maxCount) {
+        if (!mayRewrite) return deny('search_feature_denied', 'authorize', { principal: p, rule: 'count' });
+        set.push(['_count', String(maxCount)]);
+      } else if (count === undefined && defaultCount !== undefined && mayRewrite) {
+        set.push(['_count', String(defaultCount)]);
+      }
+    }
+    return allow(p, how === '' ? rule : `${rule} (${how})`, set, obligations, patients);
+  }
+
+  private decideBundle(ctx: Ctx, fhir: FhirRequest): Decision {
+    if (fhir.entries.length === 0) return deny('fhir_bundle_invalid', 'authorize', { principal: ctx.p });
+    const patients = new Set<string>();
+    for (const e of fhir.entries) {
+      const d = this.decide(ctx, e.request, false);
+      if (d.kind === 'deny') return { ...d, rule: `bundle.entry[${e.index}]${d.rule === '' ? '' : ` ${d.rule}`}` };
+      // Obligations cannot be met per entry inside a bundle: Envoy forwards the bundle whole.
+      if (d.obligations.length > 0) {
+        return deny('compartment_instance_unverifiable', 'authorize', { principal: ctx.p, rule: `bundle.entry[${e.index}]` });
+      }
+      for (const id of d.patients) patients.add(id);
+    }
+    return allow(ctx.p, `bundle(${fhir.entries.length})`, [], [], [...patients]);
+  }
+
+  private breakGlass(ctx: Ctx, fhir: FhirRequest, d: Deny): Decision | undefined {
+    const bg = this.policy.breakGlass;
+    if (bg === undefined || !BREAK_GLASS_OVERRIDES.has(d.reason)) return undefined;
+    if (!ctx.p.roles.some((r) => bg.roles.has(r))) return undefined;
+    const reason = ctx.req.headers.get(bg.reasonHeader);
+    if (reason === undefined || ctx.req.duplicateHeaders.has(bg.reasonHeader) || !/^[\x20-\x7e]{3,512}$/.test(reason.trim())) return undefined;
+    if (bg.readOnly && !(permissionIsRead(fhir) || isSearch(fhir) || fhir.interaction === 'history-type')) return undefined;
+    return { ...allow(ctx.p, `break-glass (overrode ${d.reason})`, [], [], requestPatients(fhir, this.policy.baseUrl)), breakGlass: true };
+  }
+}
+
+function permissionIsRead(fhir: FhirRequest): boolean {
+  return fhir.interaction === 'read' || fhir.interaction === 'vread' || fhir.interaction === 'history-instance';
+}
+
+function allow(
+  p: Principal | undefined,
+  rule: string,
+  set: ReadonlyArray<readonly [string, string]>,
+  obligations: readonly Obligation[],
+  patients: readonly string[],
+): Allow {
+  return {
+    kind: 'allow',
+    reason: 'allowed',
+    principal: p,
+    rule,
+    upstreamHeaders: [],
+    query: set.length === 0 ? NO_REWRITES : { set, remove: [] },
+    obligations,
+    patients,
+    breakGlass: false,
+  };
+}
+
+/** The scope that would have allowed the request, in the token's own style (v2 letters). */
+function suggestScope(ctx: Ctx, need: Need): string {
+  const level: ScopeLevel = ctx.patient !== undefined ? 'patient' : ctx.eff.requested.some((s) => s.level === 'system') ? 'system' : 'user';
+  return `${level}/${need.type}.${need.permission}`;
+}
+
+/** Patients a request names (for audit and consent): Patient ids, compartment ids, patient references. */
+export function requestPatients(fhir: FhirRequest, baseUrl: string | undefined): string[] {
+  const out = new Set<string>();
+  if (fhir.resourceType === 'Patient' && fhir.id !== undefined) out.add(fhir.id);
+  if (fhir.compartment?.type === 'Patient') out.add(fhir.compartment.id);
+  for (const p of fhir.search.params) {
+    if (p.chain.length > 0) continue;
+    if (fhir.resourceType === 'Patient' && p.name === '_id') for (const v of p.values) out.add(v.value);
+    const targets = referenceTargets(fhir.resourceType, p.name);
+    if (!targets.includes('Patient')) continue;
+    for (const v of p.values) {
+      const id = referencedPatientId(v.value, { targets, ...(p.modifier !== undefined ? { typeModifier: p.modifier } : {}), ...(baseUrl !== undefined ? { baseUrl } : {}) });
+      if (id !== undefined) out.add(id);
+    }
+  }
+  for (const e of fhir.entries) for (const id of requestPatients(e.request, baseUrl)) out.add(id);
+  return [...out].slice(0, 256);
+}
