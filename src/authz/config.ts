@@ -29,6 +29,8 @@ export interface AuthzConfig {
   /** …or read from this YAML/JSON file (the same file `kubectl apply` takes). */
   readonly policyFile?: string;
   readonly body: { readonly maxBytes: number };
+  /** Where fhirgate-authz reaches the FHIR server itself, for verify-instance obligations. */
+  readonly upstream?: { readonly fhirBaseUrl: string; readonly timeoutMs: number; readonly cacheSeconds: number };
   readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string; readonly keyFile?: string };
   readonly telemetry: { readonly serviceName: string; readonly otlpEndpoint?: string };
   readonly log: { readonly level: LogLevel };
@@ -60,6 +62,16 @@ export const authzConfigSchema = {
     auth: tokenConfigSchema,
     policy: policyDocumentSchema,
     policyFile: { type: 'string', minLength: 1, maxLength: 4096 },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['fhirBaseUrl'],
+      properties: {
+        fhirBaseUrl: { type: 'string', maxLength: 2048, pattern: '^https?://[^\\s?#]+$' },
+        timeoutMs: { type: 'integer', minimum: 50, maximum: 5000, default: 1000 },
+        cacheSeconds: { type: 'integer', minimum: 0, maximum: 600, default: 30 },
+      },
+    },
     body: {
       type: 'object',
       additionalProperties: false,

@@ -3,7 +3,7 @@
  * Each phase is a named step that either hands on or ends in a Deny with a stable reason code.
  * Any unexpected exception ends in `internal_error` (503): the pipeline fails closed.
  */
-import type { Decision } from '../core/decision.ts';
+import type { Decision, Obligation } from '../core/decision.ts';
 import { deny } from '../core/decision.ts';
 import type { HttpRequest } from '../core/http.ts';
 import type { Principal } from '../core/principal.ts';
@@ -13,6 +13,8 @@ import { DEFAULT_INGEST_LIMITS, ingest } from '../envoy/ingest.ts';
 import type { IngestLimits } from '../envoy/ingest.ts';
 import { toCheckResponse } from '../envoy/respond.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
+import { VERIFY_INSTANCE } from '../policy/patient-compartment.ts';
+import type { VerifyOutcome } from './verify.ts';
 
 /** What the authenticate phase needs from src/token (structural, so tests can pass fakes). */
 export interface AuthenticatePort {
@@ -52,6 +54,8 @@ export interface PipelineDeps {
   readonly maxBodyBytes: number;
   readonly ingestLimits?: IngestLimits;
   readonly record: (outcome: CheckOutcome) => void;
+  /** Runs verify-instance obligations against the FHIR server; absent → such requests are denied. */
+  readonly verifier?: { verify(o: Obligation, authorization: string | undefined): Promise<VerifyOutcome> };
   /** Starts a trace span for one check (joined to the caller's traceparent); ended with the outcome. */
   readonly trace?: (traceparent: string | undefined) => CheckSpanHandle;
   /** Monotonic seconds, injectable for tests. */
@@ -141,7 +145,23 @@ export class CheckPipeline {
         tokenCached: false,
       };
     }
-    return { decision: authorizer.authorize(req, match, authn.principal), tokenCached: authn.cached === true };
+    const decision = authorizer.authorize(req, match, authn.principal);
+    return { decision: await this.#meetObligations(req, decision), tokenCached: authn.cached === true };
+  }
+
+  /** An allow with obligations stands only when every obligation is met; unknown kinds deny. */
+  async #meetObligations(req: HttpRequest, d: Decision): Promise<Decision> {
+    if (d.kind === 'deny' || d.obligations.length === 0) return d;
+    const verifier = this.#deps.verifier;
+    for (const o of d.obligations) {
+      if (o.kind !== VERIFY_INSTANCE || verifier === undefined) {
+        return deny('instance_verification_unavailable', 'authorize', { principal: d.principal, rule: d.rule });
+      }
+      const outcome = await verifier.verify(o, req.headers.get('authorization'));
+      if (outcome === 'no-match') return deny('instance_not_in_compartment', 'authorize', { principal: d.principal, rule: d.rule });
+      if (outcome !== 'match') return deny('instance_verification_unavailable', 'authorize', { principal: d.principal, rule: d.rule });
+    }
+    return d;
   }
 }
 

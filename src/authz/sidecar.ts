@@ -9,6 +9,7 @@ import { AuthzGrpcServer } from './grpc-server.ts';
 import { HttpEndpoints } from './http-server.ts';
 import { CheckPipeline } from './pipeline.ts';
 import { createRecorder } from './record.ts';
+import { InstanceVerifier } from './verify.ts';
 import type { Recorder } from './record.ts';
 import { Authenticator } from '../token/authenticator.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
@@ -53,6 +54,15 @@ export class Sidecar {
       authorizer: () => this.#policy,
       maxBodyBytes: opts.config.body.maxBytes,
       record: (o) => this.#recorder.record(o),
+      ...(opts.config.upstream !== undefined
+        ? {
+            verifier: new InstanceVerifier({
+              baseUrl: opts.config.upstream.fhirBaseUrl,
+              timeoutMs: opts.config.upstream.timeoutMs,
+              cacheSeconds: opts.config.upstream.cacheSeconds,
+            }),
+          }
+        : {}),
       trace: (tp) => this.#recorder.startSpan(tp),
     });
     this.#grpc = new AuthzGrpcServer({
@@ -77,6 +87,8 @@ export class Sidecar {
   }
 
   async start(): Promise<{ grpc: string; http: string }> {
+    // The FHIR JSON Schema takes seconds to compile: do it before Envoy can ask.
+    if (this.#policy instanceof PolicyEngine) this.#policy.warmUp();
     await this.#authn.start();
     const grpc = await this.#grpc.start();
     const http = await this.#http.start();

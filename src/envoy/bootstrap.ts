@@ -217,7 +217,11 @@ function extAuthzFilter(opts: BootstrapOptions, maxBody: number): Record<string,
       // The sidecar may only add/remove headers and query parameters it is meant to; never
       // re-route the request after the decision.
       clear_route_cache: false,
-      validate_mutations: true,
+      // Envoy's own mutation check refuses any query value outside a narrow character set (a
+      // FHIR reference such as `Patient/123` included) and inserts accepted values unencoded.
+      // fhirgate-authz therefore percent-encodes every query key and value and sanitizes every
+      // header it sets itself (src/envoy/respond.ts), and Envoy's check stays off.
+      validate_mutations: false,
     },
   };
 }

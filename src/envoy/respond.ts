@@ -54,7 +54,7 @@ export function toCheckResponse(
 ): CheckResponse {
   if (decision.kind === 'deny') return denied(decision, requestId, opts);
   const set = (key: string, value: string): HeaderValueOption => ({
-    header: { key, value },
+    header: { key: safeHeaderName(key), value: safeHeaderValue(value) },
     append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
   });
   const clientId = decision.principal?.clientId ?? '';
@@ -67,8 +67,8 @@ export function toCheckResponse(
       headers: upstream,
       headers_to_remove: headersToStrip(clientHeaderNames),
       response_headers_to_add: [set('cache-control', 'no-store')],
-      query_parameters_to_set: decision.query.set.map(([key, value]) => ({ key, value })),
-      query_parameters_to_remove: [...decision.query.remove],
+      query_parameters_to_set: decision.query.set.map(([key, value]) => ({ key: encodeQueryComponent(key), value: encodeQueryComponent(value) })),
+      query_parameters_to_remove: decision.query.remove.map(encodeQueryComponent),
     },
     dynamic_metadata: {
       fields: {
@@ -145,6 +145,24 @@ export function operationOutcome(reason: string, info: ReasonInfo, requestId: st
       },
     ],
   });
+}
+
+/**
+ * Envoy inserts query mutations as given (its own validation is off, see the bootstrap), so every
+ * key and value is percent-encoded here: FHIR servers decode before splitting on `,` and `|`.
+ */
+export function encodeQueryComponent(s: string): string {
+  return encodeURIComponent(s);
+}
+
+/** Header names we emit are our own constants; anything else is reduced to RFC 7230 token chars. */
+export function safeHeaderName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9!#$%&'*+.^_`|~-]/g, '-').slice(0, 128) || 'x-fhirgate-invalid';
+}
+
+/** Header values may carry token-derived text (client ids): visible ASCII and spaces only, bounded. */
+export function safeHeaderValue(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, '?').trim().slice(0, 512);
 }
 
 /** RFC 7230 quoted-string content: only visible ASCII and spaces, quotes and backslashes escaped. */

@@ -21,6 +21,8 @@ import { grantsFor, permissionFor, restrictionsSatisfied } from '../smart/scopes
 import type { Permission, ResourceScope, ScopeLevel } from '../smart/scopes.ts';
 import type { Authorizer, RouteMatch } from './authorizer.ts';
 import type { CompiledPolicy } from './compile.ts';
+import { bodyConfinedToPatient, bodyRulesFor, bundleEntryBody, checkBody } from './body.ts';
+import type { AcceptedBody } from './body.ts';
 import { checkConsent } from './consent.ts';
 import { effectiveGrants } from './grants.ts';
 import type { EffectiveGrants } from './grants.ts';
@@ -51,6 +53,8 @@ interface Ctx {
   readonly p: Principal;
   readonly eff: EffectiveGrants;
   readonly patient: string | undefined;
+  /** The validated body of the top-level request (the Bundle for batch/transaction). */
+  readonly body: AcceptedBody | undefined;
 }
 
 /** What one interaction needs: a permission on a type ('*' for system-wide), maybe limited levels. */
@@ -85,13 +89,20 @@ export class PolicyEngine implements Authorizer {
   authorize(req: HttpRequest, match: RouteMatch & { kind: 'protected' }, p: Principal): Decision {
     const launch = launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {});
     if (!launch.ok) return deny(launch.reason, 'authorize', { principal: p });
-    const ctx: Ctx = { req, p, eff: effectiveGrants(this.policy, p), patient: launch.context.patient };
+    const body = checkBody(this.policy, req, match.fhir);
+    if (!body.ok) return deny(body.reason, 'authorize', { principal: p, rule: `body: ${body.detail}` });
+    const ctx: Ctx = { req, p, eff: effectiveGrants(this.policy, p), patient: launch.context.patient, body };
     const d = this.decide(ctx, match.fhir, req.method === 'GET' || req.method === 'HEAD');
     if (d.kind === 'allow') return d;
     return this.breakGlass(ctx, match.fhir, d) ?? d;
   }
 
-  /** One request (or one bundle entry, with mayRewrite=false). */
+  /** Compiles what is slow to compile (the FHIR JSON Schema) before the first request needs it. */
+  warmUp(): void {
+    bodyRulesFor(this.policy);
+  }
+
+  /** One request (or one bundle entry, with mayRewrite=false and the entry's own body). */
   private decide(ctx: Ctx, fhir: FhirRequest, mayRewrite: boolean): Decision {
     const { p } = ctx;
     if (fhir.interaction === 'batch' || fhir.interaction === 'transaction') return this.decideBundle(ctx, fhir);
@@ -183,6 +194,10 @@ export class PolicyEngine implements Authorizer {
       }
       how = c.how;
       patients = [ctx.patient];
+      if (fhir.interaction === 'create' || fhir.interaction === 'update' || fhir.interaction === 'patch') {
+        const b = ctx.body === undefined ? 'body_missing' : bodyConfinedToPatient(fhir, ctx.body, ctx.patient, this.policy.baseUrl);
+        if (b !== undefined) return deny(b, 'authorize', { principal: p, rule: `${rule} (body)` });
+      }
     }
     if (criteria.length > 0 && fhir.resourceType !== undefined && fhir.id !== undefined) {
       obligations.push({ kind: VERIFY_INSTANCE, detail: { resourceType: fhir.resourceType, id: fhir.id, criteria: criteria.join('&') } });
@@ -231,8 +246,10 @@ export class PolicyEngine implements Authorizer {
   private decideBundle(ctx: Ctx, fhir: FhirRequest): Decision {
     if (fhir.entries.length === 0) return deny('fhir_bundle_invalid', 'authorize', { principal: ctx.p });
     const patients = new Set<string>();
+    const bundle = ctx.body?.resource;
     for (const e of fhir.entries) {
-      const d = this.decide(ctx, e.request, false);
+      const entryCtx: Ctx = { ...ctx, body: e.request.interaction === 'patch' ? undefined : bundleEntryBody(bundle, e.index) };
+      const d = this.decide(entryCtx, e.request, false);
       if (d.kind === 'deny') return { ...d, rule: `bundle.entry[${e.index}]${d.rule === '' ? '' : ` ${d.rule}`}` };
       // Obligations cannot be met per entry inside a bundle: Envoy forwards the bundle whole.
       if (d.obligations.length > 0) {

@@ -24,6 +24,8 @@ export interface SidecarConfigOptions {
   readonly maxBodyBytes: number;
   readonly jwks?: JwksTimings;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** FHIR base URL the sidecar uses for verify-instance lookups (the sample FHIR server). */
+  readonly upstreamFhirBaseUrl?: string;
 }
 
 export function sidecarConfig(opts: SidecarConfigOptions): Record<string, unknown> {
@@ -56,7 +58,9 @@ export function sidecarConfig(opts: SidecarConfigOptions): Record<string, unknow
       revocations: { jtis: [], subjects: [], clients: [] },
     },
     // The demo policy: SMART scopes decide (v1 and v2 spellings), patient-level grants are
-    // confined to the launch patient, capabilities are public. Everything else is denied.
+    // confined to the launch patient — searches that name no patient are narrowed to it by a
+    // query rewrite, instance reads are verified against the FHIR server — and capabilities are
+    // public. Everything else is denied.
     policy: {
       apiVersion: 'fhirgate.io/v1alpha1',
       kind: 'FhirAccessPolicy',
@@ -65,12 +69,13 @@ export function sidecarConfig(opts: SidecarConfigOptions): Record<string, unknow
         fhirBasePath: opts.fhirBasePath ?? '/fhir',
         publicCapabilities: true,
         scopes: { acceptV1: true, levels: ['patient', 'user', 'system'] },
-        patientCompartment: { instanceAccess: 'deny', narrowSearches: true },
+        patientCompartment: { instanceAccess: opts.upstreamFhirBaseUrl === undefined ? 'deny' : 'verify', narrowSearches: true },
         search: { maxCount: 100 },
         body: { maxBytes: opts.maxBodyBytes },
       },
     },
     body: { maxBytes: opts.maxBodyBytes },
+    ...(opts.upstreamFhirBaseUrl === undefined ? {} : { upstream: { fhirBaseUrl: opts.upstreamFhirBaseUrl, timeoutMs: 1000, cacheSeconds: 30 } }),
     audit: { sink: 'stdout' },
     log: { level: opts.logLevel ?? 'info' },
   };

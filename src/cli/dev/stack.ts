@@ -158,6 +158,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       httpListen: `127.0.0.1:${ports.authzHttp ?? 0}`,
       fhirBasePath: basePath,
       maxBodyBytes: maxBody,
+      upstreamFhirBaseUrl: `http://127.0.0.1:${fhir.port}${basePath}`,
       ...(opts.jwks === undefined ? {} : { jwks: opts.jwks }),
       ...(opts.authzLogLevel === undefined ? {} : { logLevel: opts.authzLogLevel }),
     });

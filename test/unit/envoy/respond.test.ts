@@ -86,3 +86,24 @@ test('every reason code maps to a status Envoy knows and a well-formed Operation
     assert.equal(header(res.denied_response.headers, 'x-fhirgate-reason'), code);
   }
 });
+
+test('query rewrites are percent-encoded (Envoy inserts them verbatim)', () => {
+  const res = toCheckResponse(
+    { kind: 'allow', reason: 'allowed', principal: principal(), rule: 'r', upstreamHeaders: [], query: { set: [['patient', 'Patient/p 1'], ['_elements', 'id,name']], remove: ['a b'] }, obligations: [], patients: [], breakGlass: false },
+    'rid',
+  );
+  assert.deepEqual(res.ok_response?.query_parameters_to_set, [
+    { key: 'patient', value: 'Patient%2Fp%201' },
+    { key: '_elements', value: 'id%2Cname' },
+  ]);
+  assert.deepEqual(res.ok_response?.query_parameters_to_remove, ['a%20b']);
+});
+
+test('token-derived header values cannot inject header lines', () => {
+  const res = toCheckResponse(
+    { kind: 'allow', reason: 'allowed', principal: principal({ clientId: 'evil\r\nx-admin: 1' }), rule: 'r', upstreamHeaders: [], query: NO_REWRITES, obligations: [], patients: [], breakGlass: false },
+    'rid',
+  );
+  const v = header(res.ok_response!.headers, 'x-fhirgate-client-id')!;
+  assert.doesNotMatch(v, /[\r\n]/);
+});

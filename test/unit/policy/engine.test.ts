@@ -316,3 +316,46 @@ describe('properties', () => {
     );
   });
 });
+
+describe('body rules', () => {
+  const e = engine({ patientCompartment: { instanceAccess: 'verify' } });
+  const app = patientApp('patient/*.cruds');
+  const obs = (subject: string, extra: Record<string, unknown> = {}) => JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'bp' }, subject: { reference: subject }, ...extra });
+  test('a patient-level create must reference the launch patient', () => {
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', app, { body: obs(`Patient/${P}`) })), 'allowed');
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', app, { body: obs('Patient/pat-2') })), 'patient_compartment_violation');
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', app, { body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'bp' } }) })), 'patient_compartment_unconfined');
+  });
+  test('a second compartment field naming another patient is a violation', () => {
+    const body = obs(`Patient/${P}`, { performer: [{ reference: 'Patient/pat-2' }] });
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', app, { body })), 'patient_compartment_violation');
+  });
+  test('a transaction cannot smuggle a create for another patient', () => {
+    const bundle = JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: 'urn:uuid:0c3a9c4e-6f0d-4a8b-9a43-6a3b1e0f1a01', resource: JSON.parse(obs(`Patient/${P}`)), request: { method: 'POST', url: 'Observation' } },
+        { fullUrl: 'urn:uuid:0c3a9c4e-6f0d-4a8b-9a43-6a3b1e0f1a02', resource: JSON.parse(obs('Patient/pat-2')), request: { method: 'POST', url: 'Observation' } },
+      ],
+    });
+    const d = decide(e, 'POST', '/fhir', app, { body: bundle });
+    assert.equal(reasonOf(d), 'patient_compartment_violation');
+    assert.match(d.rule, /^bundle\.entry\[1\]/);
+  });
+  test('a JSON Patch may not touch compartment fields under a patient grant', () => {
+    const headers: Array<[string, string]> = [['content-type', 'application/json-patch+json']];
+    const ok = JSON.stringify([{ op: 'replace', path: '/status', value: 'amended' }]);
+    const bad = JSON.stringify([{ op: 'replace', path: '/subject/reference', value: 'Patient/pat-2' }]);
+    assert.equal(reasonOf(decide(e, 'PATCH', '/fhir/Observation/o1', app, { body: ok, headers })), 'allowed');
+    assert.equal(reasonOf(decide(e, 'PATCH', '/fhir/Observation/o1', app, { body: bad, headers })), 'body_patch_forbidden');
+  });
+  test('schema-invalid resources, wrong types and bodies on GET are refused', () => {
+    const user = { scopes: ['user/*.cruds'] };
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', user, { body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: 'Patient/1' }) })), 'body_schema_invalid');
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', user, { body: JSON.stringify({ resourceType: 'Condition' }) })), 'body_resource_mismatch');
+    assert.equal(reasonOf(decide(e, 'GET', '/fhir/Observation/o1', user, { body: '{}' })), 'body_unexpected');
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', user, { body: '{"resourceType":"Observation","resourceType":"Observation"}' })), 'body_json_invalid');
+    assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', user, { body: obs('Patient/1'), headers: [['content-type', 'text/plain']] })), 'fhir_content_type_unsupported');
+  });
+});
