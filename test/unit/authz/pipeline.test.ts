@@ -100,3 +100,22 @@ test('malformed CheckRequest → 400 from ingest', async () => {
   assert.equal(res.denied_response?.status.code, 'BadRequest');
   assert.equal(outcomes[0]?.request, undefined);
 });
+
+test('verify-instance obligations: match → allow, no-match → 404, unavailable or no verifier → 503', async () => {
+  const verifyEngine = engine({ patientCompartment: { instanceAccess: 'verify' } });
+  const auth: AuthenticatePort = { authenticate: async () => ({ ok: true, principal: principal({ scopes: ['patient/*.rs'], patient: '1' }) }) };
+  const run = async (outcome: 'match' | 'no-match' | 'unavailable' | undefined) => {
+    const p = new CheckPipeline({
+      authenticator: auth,
+      authorizer: () => verifyEngine,
+      maxBodyBytes: 100,
+      record: () => undefined,
+      ...(outcome === undefined ? {} : { verifier: { verify: async () => outcome } }),
+    });
+    return (await p.check(checkRequest({ path: '/fhir/Observation/o1' }))).denied_response?.status.code ?? 'OK';
+  };
+  assert.equal(await run('match'), 'OK');
+  assert.equal(await run('no-match'), 'NotFound');
+  assert.equal(await run('unavailable'), 'ServiceUnavailable');
+  assert.equal(await run(undefined), 'ServiceUnavailable');
+});
