@@ -16,6 +16,18 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'run the local demo stack (Envoy, fhirgate-authz, demo issuer, sample FHIR server)',
     load: async () => (await import('../src/cli/dev/command.ts')).runDev,
   },
+  explain: {
+    summary: 'show what fhirgate-authz would answer for one request, and why',
+    load: async () => (await import('../src/cli/explain.ts')).runExplain,
+  },
+  test: {
+    summary: 'run policy test cases (YAML) against FhirAccessPolicy files',
+    load: async () => (await import('../src/cli/test-runner.ts')).runTest,
+  },
+  lint: {
+    summary: 'validate FhirAccessPolicy files offline (schema and compiler checks)',
+    load: async () => (await import('../src/cli/lint.ts')).runLint,
+  },
 };
 
 function usage(): string {

@@ -130,10 +130,9 @@ export class PolicyEngine implements Authorizer {
     if (first !== undefined) return first;
 
     // No grant at any level: say why, precisely.
-    const requestedMatch = LEVELS.some((l) => grantsFor(ctx.eff.requested, l, need.type, need.permission).length > 0);
-    if (requestedMatch) {
-      return deny(ctx.eff.ceilingApplied ? 'client_ceiling_exceeded' : 'role_insufficient', 'authorize', { principal: p });
-    }
+    const matchIn = (list: readonly ResourceScope[]): boolean => LEVELS.some((l) => grantsFor(list, l, need.type, need.permission).length > 0);
+    if (matchIn(ctx.eff.afterCeiling)) return deny('role_insufficient', 'authorize', { principal: p });
+    if (matchIn(ctx.eff.requested)) return deny('client_ceiling_exceeded', 'authorize', { principal: p });
     return deny('scope_insufficient', 'authorize', { principal: p, requiredScope: suggestScope(ctx, need) });
   }
 

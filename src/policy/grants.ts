@@ -15,6 +15,8 @@ export interface EffectiveGrants {
   readonly requested: readonly ResourceScope[];
   /** True when the client has a registered ceiling. */
   readonly ceilingApplied: boolean;
+  /** Grants after the ceiling, before role rules (to tell which one removed a grant). */
+  readonly afterCeiling: readonly ResourceScope[];
 }
 
 /** Does `ceiling` cover `grant` (same level, type, ⊇ permissions, restrictions no looser)? */
@@ -74,6 +76,7 @@ export function effectiveGrants(policy: CompiledPolicy, principal: Principal): E
   let grants: ResourceScope[] = requested;
   const ceiling = principal.clientId === '' ? undefined : policy.clientCeilings.get(principal.clientId);
   if (ceiling !== undefined) grants = grants.flatMap((g) => clip(g, ceiling));
+  const afterCeiling = grants;
   // Role rules govern what users may do; system-level (backend service) grants have no user.
   if (policy.roles.enforce) {
     grants = grants.flatMap((g) => {
@@ -81,5 +84,5 @@ export function effectiveGrants(policy: CompiledPolicy, principal: Principal): E
       return allowedByRoles(policy, principal.roles, g);
     });
   }
-  return { grants, requested, ceilingApplied: ceiling !== undefined };
+  return { grants, requested, ceilingApplied: ceiling !== undefined, afterCeiling };
 }

@@ -28,7 +28,14 @@ export function loadPolicyText(text: string, file: string): LoadedPolicy[] {
       out.push({ file, index, result: { ok: false, errors: doc.errors.slice(0, 5).map((e) => ({ path: '/', message: `YAML: ${e.message.split('\n')[0] ?? ''}` })) } });
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 50 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 50 });
+    } catch (err) {
+      // e.g. an alias bomb: refused as an error, never thrown at the caller.
+      out.push({ file, index, result: { ok: false, errors: [{ path: '/', message: `YAML: ${(err as Error).message.split('\n')[0] ?? 'invalid'}` }] } });
+      return;
+    }
     if (value === null || value === undefined) return;
     if (typeof value === 'object' && !Array.isArray(value) && (value as { kind?: unknown }).kind !== POLICY_KIND) return;
     out.push({ file, index, result: compilePolicy(value) });

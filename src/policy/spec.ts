@@ -140,7 +140,7 @@ const TYPE_OR_STAR = { type: 'string', pattern: '^(\\*|[A-Z][A-Za-z]{1,63})$' } 
 const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$' } as const;
 const TOKENISH = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const;
 const LEVELS = { type: 'array', maxItems: 3, uniqueItems: true, items: { enum: ['patient', 'user', 'system'] } } as const;
-const PERMISSIONS = { type: 'string', pattern: '^(?=.)c?r?u?d?s?$' } as const;
+const PERMISSIONS = { type: 'string', minLength: 1, maxLength: 5, pattern: '^c?r?u?d?s?$' } as const;
 const HEADER = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' } as const;
 const list = (items: object, maxItems = 256) => ({ type: 'array', maxItems, items }) as const;
 

@@ -359,3 +359,17 @@ describe('body rules', () => {
     assert.equal(reasonOf(decide(e, 'POST', '/fhir/Observation', user, { body: obs('Patient/1'), headers: [['content-type', 'text/plain']] })), 'fhir_content_type_unsupported');
   });
 });
+
+describe('policy loading', () => {
+  test('a YAML alias bomb is a load error, not an exception', async () => {
+    const { loadPolicyText } = await import('../../../src/policy/load.ts');
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'f: [*e,*e,*e,*e,*e,*e,*e,*e,*e]'].join('\n');
+    const r = loadPolicyText(bomb, 'bomb.yaml');
+    assert.equal(r.length, 1);
+    assert.equal(r[0]?.result.ok, false);
+  });
+  test('the ceiling allows but the role removes → role_insufficient, not client_ceiling_exceeded', () => {
+    const e = engine({ clients: [{ clientId: 'ehr', scopeCeiling: ['user/*.cruds'] }], roles: { enforce: true, rules: [{ role: 'nurse', resourceTypes: ['Observation'], permissions: 'rs' }] } });
+    assert.equal(reasonOf(decide(e, 'GET', '/fhir/Condition/c1', { scopes: ['user/*.rs'], clientId: 'ehr', roles: ['nurse'] })), 'role_insufficient');
+  });
+});
