@@ -95,8 +95,8 @@ curl -i -H "Authorization: Bearer $TOKEN" '${fhir}/Observation?patient=example-p
 curl -s -H "Authorization: Bearer $TOKEN" '${fhir}/Observation' | head -c 300; echo
 
 # 200 / 404 — instance reads are checked against the FHIR server: own observation, then another patient's
-curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $TOKEN" '${fhir}/Observation/obs-hr-1'
-curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $TOKEN" '${fhir}/Observation/obs-hr-2'
+curl -s -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $TOKEN" '${fhir}/Observation/obs-hr-1'
+curl -s -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $TOKEN" '${fhir}/Observation/obs-hr-2'
 
 # 403 — the patient app asks for another patient's data (patient_compartment_violation)
 curl -i -H "Authorization: Bearer $TOKEN" '${fhir}/Observation?patient=example-patient-2'
