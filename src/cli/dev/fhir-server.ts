@@ -6,10 +6,10 @@
  * headers). DEVELOPMENT ONLY: no authentication of its own; it trusts whatever reaches it.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { capabilityStatement, sampleResources } from './fhir-data.ts';
 import type { FhirResource } from './fhir-data.ts';
+import { listenLoopback } from './listen.ts';
 
 /** What the server saw of one request. */
 export interface SeenRequest {
@@ -98,14 +98,7 @@ export class FhirServer {
         else res.end();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenLoopback(server, this.#port);
     this.#server = server;
   }
 

@@ -14,7 +14,6 @@
  * (`rotateKey`) and outages (`stop` / `start` on the same port) and read per-path request counts.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
@@ -22,6 +21,7 @@ import { systemClock } from '../../core/clock.ts';
 import type { Clock } from '../../core/clock.ts';
 import { PERSONAS, persona as findPersona } from './personas.ts';
 import type { Persona } from './personas.ts';
+import { listenLoopback } from './listen.ts';
 
 export interface DemoIssuerOptions {
   /** Audience every token carries (the FHIR server's identifier in the sidecar config). */
@@ -108,14 +108,7 @@ export class DemoIssuer {
         res.end();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = await listenLoopback(server, this.#port);
     this.#server = server;
   }
 

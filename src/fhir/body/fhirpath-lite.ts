@@ -38,8 +38,11 @@ export type ParsedExpression = { readonly ok: true; readonly paths: readonly Pat
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const MAX_EXPRESSION = 4096;
 
-/** Splits on `|` outside parentheses. */
-function splitUnion(expr: string): string[] | undefined {
+/**
+ * Splits `expr` on `sep` where it stands outside parentheses; undefined when the parentheses do
+ * not balance.
+ */
+export function splitTopLevel(expr: string, sep: string): string[] | undefined {
   const out: string[] = [];
   let depth = 0;
   let cur = '';
@@ -47,29 +50,12 @@ function splitUnion(expr: string): string[] | undefined {
     if (c === '(') depth++;
     if (c === ')') depth--;
     if (depth < 0) return undefined;
-    if (c === '|' && depth === 0) {
+    if (c === sep && depth === 0) {
       out.push(cur);
       cur = '';
     } else cur += c;
   }
   if (depth !== 0) return undefined;
-  out.push(cur);
-  return out;
-}
-
-/** Splits a dotted path on `.` outside parentheses. */
-function splitDots(path: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const c of path) {
-    if (c === '(') depth++;
-    if (c === ')') depth--;
-    if (c === '.' && depth === 0) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
   out.push(cur);
   return out;
 }
@@ -92,8 +78,8 @@ function parsePath(raw: string): PathExpr | undefined {
     s = (paren[1] ?? '').trim();
     cast = paren[2];
   }
-  const parts = splitDots(s);
-  if (parts.length < 2) return undefined;
+  const parts = splitTopLevel(s, '.');
+  if (parts === undefined || parts.length < 2) return undefined;
   const [root = '', ...rest] = parts.map((p) => p.trim());
   if (!NAME.test(root)) return undefined;
   for (const p of rest) {
@@ -108,7 +94,7 @@ function parsePath(raw: string): PathExpr | undefined {
 /** Parses an expression of the supported subset. */
 export function parseExpression(expr: string): ParsedExpression {
   if (expr.length > MAX_EXPRESSION) return { ok: false, error: 'expression too long' };
-  const branches = splitUnion(expr);
+  const branches = splitTopLevel(expr, '|');
   if (branches === undefined) return { ok: false, error: 'unbalanced parentheses' };
   const paths: PathExpr[] = [];
   for (const b of branches) {

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PATIENT_COMPARTMENT } from '../generated/patient-compartment.ts';
+import { splitTopLevel } from './fhirpath-lite.ts';
 
 const FHIR_VERSION = '4.0.1';
 export const GENERATED_FILE = join(dirname(fileURLToPath(import.meta.url)), 'generated', 'compartment-expressions.ts');
@@ -32,22 +33,8 @@ function definitionsDir(): string {
   return join(dirname(main), '..', '..');
 }
 
-/** Splits on `|` outside parentheses. */
-function unionBranches(expr: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const c of expr) {
-    if (c === '(') depth++;
-    if (c === ')') depth--;
-    if (c === '|' && depth === 0) {
-      out.push(cur.trim());
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur.trim());
-  return out;
-}
+/** Union branches of an expression, trimmed (unbalanced parentheses: the whole expression). */
+const unionBranches = (expr: string): string[] => (splitTopLevel(expr, '|') ?? [expr]).map((b) => b.trim());
 
 const rootOf = (branch: string): string => /^\(?\s*([A-Za-z][A-Za-z0-9]*)/.exec(branch)?.[1] ?? '';
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
