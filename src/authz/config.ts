@@ -11,6 +11,7 @@ import { tokenConfigSchema } from '../token/config.ts';
 import type { TokenConfig } from '../token/config.ts';
 import { policyDocumentSchema } from '../policy/spec.ts';
 import type { FhirAccessPolicyDocument } from '../policy/spec.ts';
+import type { ControllerConfig } from './subscriber.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -28,6 +29,12 @@ export interface AuthzConfig {
   readonly policy?: FhirAccessPolicyDocument;
   /** …or read from this YAML/JSON file (the same file `kubectl apply` takes). */
   readonly policyFile?: string;
+  /**
+   * …or received from fhirgate-controller (policy, issuers, clients, revocations). In this mode the
+   * file has no `auth`, `policy` or `policyFile`; parseConfig sets `auth` to `{ issuers: [] }` so the
+   * shape stays the same, and the sidecar never builds an Authenticator from it.
+   */
+  readonly controller?: ControllerConfig;
   readonly body: { readonly maxBytes: number };
   /** Where fhirgate-authz reaches the FHIR server itself, for verify-instance obligations. */
   readonly upstream?: { readonly fhirBaseUrl: string; readonly timeoutMs: number; readonly cacheSeconds: number };
@@ -40,14 +47,18 @@ export interface AuthzConfig {
 const LISTEN_ADDRESS = '^(unix:/[^\\x00]{1,200}|(127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]|localhost|0\\.0\\.0\\.0|\\[::\\]):[0-9]{1,5})$';
 const TCP_ADDRESS = '^(127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]|localhost|0\\.0\\.0\\.0|\\[::\\]):[0-9]{1,5}$';
 const NAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+/** The controller: a loopback "host:port" or a gRPC "dns:///host:port" target. */
+const CONTROLLER_ADDRESS = '^((127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\]|localhost):[0-9]{1,5}|dns:///[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$';
 
 export const authzConfigSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://fhirgate.io/schemas/authz-config.json',
   type: 'object',
   additionalProperties: false,
-  required: ['auth'],
-  oneOf: [{ required: ['policy'] }, { required: ['policyFile'] }],
+  // File mode: auth + exactly one of policy/policyFile. Controller mode: none of them.
+  if: { required: ['controller'] },
+  then: { not: { anyOf: [{ required: ['auth'] }, { required: ['policy'] }, { required: ['policyFile'] }] } },
+  else: { required: ['auth'], oneOf: [{ required: ['policy'] }, { required: ['policyFile'] }] },
   properties: {
     listen: {
       type: 'object',
@@ -62,6 +73,28 @@ export const authzConfigSchema = {
     auth: tokenConfigSchema,
     policy: policyDocumentSchema,
     policyFile: { type: 'string', minLength: 1, maxLength: 4096 },
+    controller: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'tokenFile'],
+      properties: {
+        address: { type: 'string', pattern: CONTROLLER_ADDRESS },
+        tokenFile: { type: 'string', minLength: 1, maxLength: 4096 },
+        snapshotFile: { type: 'string', minLength: 1, maxLength: 4096 },
+        fhirBasePath: { type: 'string', maxLength: 256, pattern: '^(/[A-Za-z0-9._~-]+)*/?$' },
+        pod: { type: 'string', minLength: 1, maxLength: 253 },
+        caFile: { type: 'string', minLength: 1, maxLength: 4096 },
+        backoff: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            initialMs: { type: 'integer', minimum: 1, maximum: 60_000, default: 500 },
+            maxMs: { type: 'integer', minimum: 1, maximum: 600_000, default: 30_000 },
+          },
+        },
+      },
+    },
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -148,6 +181,8 @@ export function parseConfig(doc: unknown): AuthzConfig {
   const copy = structuredClone(doc);
   const errors = validate(copy);
   if (errors !== null) throw new ConfigError(`config invalid:\n  ${describeErrors(errors).join('\n  ')}`);
+  // Controller mode: issuers arrive in bundles; keep the `auth` shape for the record phase.
+  if ((copy as { controller?: unknown }).controller !== undefined) (copy as { auth?: unknown }).auth = { issuers: [] };
   return copy as AuthzConfig;
 }
 

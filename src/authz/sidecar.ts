@@ -10,6 +10,7 @@ import { HttpEndpoints } from './http-server.ts';
 import { CheckPipeline } from './pipeline.ts';
 import { createRecorder } from './record.ts';
 import { InstanceVerifier } from './verify.ts';
+import { Subscriber } from './subscriber.ts';
 import type { Recorder } from './record.ts';
 import { Authenticator } from '../token/authenticator.ts';
 import type { Authorizer } from '../policy/authorizer.ts';
@@ -28,7 +29,10 @@ export interface SidecarOptions {
 export class Sidecar {
   readonly #cfg: AuthzConfig;
   readonly #log: Logger;
-  readonly #authn: Authenticator;
+  /** File mode: the one Authenticator from `auth`. Controller mode: undefined (the subscriber's). */
+  readonly #authn: Authenticator | undefined;
+  /** Controller mode: policy, issuers, clients and revocations come from bundles. */
+  readonly #subscriber: Subscriber | undefined;
   readonly #recorder: Recorder;
   readonly #grpc: AuthzGrpcServer;
   readonly #http: HttpEndpoints;
@@ -44,14 +48,18 @@ export class Sidecar {
     this.#cfg = opts.config;
     this.#log = opts.logger;
     this.#recorder = recorder;
-    this.#authn = new Authenticator(opts.config.auth, {
-      ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
-      events: this.#recorder.tokenEvents,
-    });
-    this.#policy = initialPolicy(opts.config, opts.logger);
+    const authnDeps = { ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}), events: this.#recorder.tokenEvents };
+    const controller = opts.config.controller;
+    this.#subscriber =
+      controller === undefined
+        ? undefined
+        : new Subscriber({ config: controller, log: opts.logger.child({ component: 'subscriber' }), authenticatorDeps: authnDeps });
+    this.#authn = this.#subscriber !== undefined ? undefined : new Authenticator(opts.config.auth, authnDeps);
+    this.#policy = this.#subscriber !== undefined ? undefined : initialPolicy(opts.config, opts.logger);
+    const subscriber = this.#subscriber;
     const pipeline = new CheckPipeline({
-      authenticator: this.#authn,
-      authorizer: () => this.#policy,
+      authenticator: subscriber ?? this.#authn!,
+      authorizer: subscriber !== undefined ? () => subscriber.authorizer() : () => this.#policy,
       maxBodyBytes: opts.config.body.maxBytes,
       record: (o) => this.#recorder.record(o),
       ...(opts.config.upstream !== undefined
@@ -81,15 +89,26 @@ export class Sidecar {
     });
   }
 
-  /** Ready = not shutting down, a policy is loaded and every JWT issuer has usable keys. */
+  /**
+   * Ready = not shutting down, a policy is loaded and every JWT issuer has usable keys. In
+   * controller mode: a bundle (stream or verified snapshot) has been applied and its issuers have
+   * keys — a bundle without a policy for this path is applied and Ready, and denies everything.
+   */
   ready(): boolean {
-    return !this.#stopping && this.#policy !== undefined && this.#authn.ready();
+    if (this.#subscriber !== undefined) return !this.#stopping && this.#subscriber.ready();
+    return !this.#stopping && this.#policy !== undefined && this.#authn!.ready();
+  }
+
+  /** The controller subscriber (controller mode only), for status and tests. */
+  get subscriber(): Subscriber | undefined {
+    return this.#subscriber;
   }
 
   async start(): Promise<{ grpc: string; http: string }> {
     // The FHIR JSON Schema takes seconds to compile: do it before Envoy can ask.
     if (this.#policy instanceof PolicyEngine) this.#policy.warmUp();
-    await this.#authn.start();
+    await this.#authn?.start();
+    await this.#subscriber?.start();
     const grpc = await this.#grpc.start();
     const http = await this.#http.start();
     if (this.#cfg.listen.addressFile !== undefined) {
@@ -108,7 +127,8 @@ export class Sidecar {
     const graceMs = this.#cfg.shutdown.graceSeconds * 1000;
     await this.#grpc.stop(graceMs);
     await this.#http.stop();
-    this.#authn.close();
+    this.#authn?.close();
+    this.#subscriber?.stop();
     await this.#recorder.close();
     this.#log.info('fhirgate-authz stopped');
   }

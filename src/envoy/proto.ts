@@ -51,6 +51,22 @@ export function services(): LoadedServices {
   return loaded;
 }
 
+const extra = new Map<string, grpc.ServiceDefinition>();
+
+/**
+ * Any other service declared under proto/ (e.g. fhirgate.distribution.v1.PolicyDistribution),
+ * loaded with the same fixed options on first use and cached. `file` is relative to proto/,
+ * `path` the fully qualified service name.
+ */
+export function loadService(file: string, path: string): grpc.ServiceDefinition {
+  const key = `${file}#${path}`;
+  const cached = extra.get(key);
+  if (cached !== undefined) return cached;
+  const def = service(grpc.loadPackageDefinition(protoLoader.loadSync([file], LOADER_OPTIONS)), path);
+  extra.set(key, def);
+  return def;
+}
+
 /** A client constructor for tests and benchmarks (same definitions as the server). */
 export function clientConstructor(name: 'authorization' | 'health'): grpc.ServiceClientConstructor {
   return grpc.makeGenericClientConstructor(services()[name], name);
