@@ -86,6 +86,12 @@ export interface TestCluster {
   kubectl(args: readonly string[], options?: { input?: string }): Promise<RunResult>;
   /** Stops the cluster and deletes its state if this process started it; otherwise does nothing. */
   stop(): Promise<void>;
+  /**
+   * Fault injection, only for a cluster this process started (undefined otherwise): stop the API
+   * server and its storage (state kept), and start them again on the same ports with the same
+   * certificates, so clients holding the kubeconfig reconnect as after a real outage.
+   */
+  readonly outage?: { stop(): Promise<void>; start(): Promise<void> };
 }
 
 /** The server URL of the current context, read without contacting it. */
@@ -151,10 +157,31 @@ export async function startTestCluster(log: (message: string) => void = () => {}
   const kubeconfig = join(state, 'kubeconfig');
   if (!up.stdout.includes(`export KUBECONFIG=${kubeconfig}`)) throw new Error(`unexpected up.sh output: ${up.stdout}`);
 
+  const outage = {
+    stop: async () => {
+      const down = await run(join(SCRIPTS, 'down.sh'), [], { env, timeoutMs: 60_000 });
+      if (down.code !== 0) throw new Error(`scripts/cluster/down.sh failed (exit ${down.code}):\n${down.stderr}`);
+    },
+    start: async () => {
+      const ports = Object.fromEntries(
+        (await readFile(join(state, 'ports'), 'utf8'))
+          .split('\n')
+          .map((l) => l.split('='))
+          .filter((kv): kv is [string, string] => kv.length === 2),
+      );
+      const again = await run(join(SCRIPTS, 'up.sh'), [], {
+        env: { ...env, CLUSTER_API_PORT: ports['API_PORT'] ?? '', CLUSTER_KINE_PORT: ports['KINE_PORT'] ?? '' },
+        timeoutMs: UP_TIMEOUT_MS,
+      });
+      if (again.code !== 0) throw new Error(`scripts/cluster/up.sh (restart) failed (exit ${again.code}):\n${again.stderr}`);
+    },
+  };
+
   return {
     kubeconfig,
     binDir,
     startedHere: true,
+    outage,
     kubectl: kubectlFor(kubeconfig),
     stop: async () => {
       if (stopped) return;
