@@ -32,17 +32,22 @@ lint: deps ## Lint the TypeScript sources
 	eslint --max-warnings=0 .
 
 ##@ Test
+# The e2e suites run the real Envoy and a real kube-apiserver (+ kine), built from the registries
+# and cached by version (scripts/tools.sh, scripts/cluster/build.sh): a cold machine builds them
+# once (about 10 minutes for the API server), later runs reuse them.
+E2E_ENV = ENVOY_BIN="$(ENVOY_BIN)" FHIRGATE_E2E_CLUSTER=1
+
 .PHONY: test
-test: deps typecheck lint ## Type-check, lint and run every test suite (unit + e2e with real Envoy)
-	ENVOY_BIN="$(ENVOY_BIN)" $(NODE_TEST) "test/unit/**/*.test.ts" "test/e2e/**/*.test.ts"
+test: deps typecheck lint cluster-build ## Type-check, lint and run every test suite (unit, e2e with real Envoy and kube-apiserver)
+	$(E2E_ENV) $(NODE_TEST) "test/unit/**/*.test.ts" "test/e2e/**/*.test.ts"
 
 .PHONY: unit
 unit: deps ## Unit tests only
 	$(NODE_TEST) "test/unit/**/*.test.ts"
 
 .PHONY: e2e
-e2e: deps ## End-to-end tests through the real Envoy
-	ENVOY_BIN="$(ENVOY_BIN)" $(NODE_TEST) "test/e2e/**/*.test.ts"
+e2e: deps cluster-build ## End-to-end tests through the real Envoy and kube-apiserver
+	$(E2E_ENV) $(NODE_TEST) "test/e2e/**/*.test.ts"
 
 .PHONY: bench
 bench: deps ## Benchmarks (not part of `make test`); figures go to test/bench/results/
@@ -60,3 +65,19 @@ tools: ## Install the pinned toolchain into the cache
 .PHONY: clean
 clean: ## Remove build outputs in this clone (the tool cache stays)
 	rm -rf node_modules .tmp
+
+##@ Cluster
+# A real kube-apiserver on kine (SQLite) on loopback, for the control-plane tests. Binaries are
+# built from the Go module proxy and cached by version under $XDG_CACHE_HOME/fhirgate; see
+# scripts/cluster/. State (certs, data, logs): .tmp/cluster/.
+.PHONY: cluster-build
+cluster-build: ## Build (or find cached) kube-apiserver, kubectl and kine
+	@bin="$$(scripts/cluster/build.sh)"; echo "cluster binaries: $$bin"
+
+.PHONY: cluster-up
+cluster-up: ## Start the test cluster on loopback; prints `export KUBECONFIG=…`
+	scripts/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the test cluster (keeps .tmp/cluster for inspection; rm -rf it to reset)
+	scripts/cluster/down.sh
