@@ -63,6 +63,8 @@ export interface ControllerOptions {
   readonly informerBackoff?: BackoffPolicy;
   readonly queueBackoff?: BackoffPolicy;
   readonly logger?: Logger;
+  /** Called when this replica gains (true) or loses (false) the leader Lease. */
+  readonly onLeadershipChange?: (leader: boolean) => void;
   /** Include Node process metrics (default true; tests with several controllers turn it off). */
   readonly defaultMetrics?: boolean;
 }
@@ -156,8 +158,12 @@ export class Controller {
       onStartedLeading: () => {
         this.#statusWriter.setLeader(true);
         this.#enqueueAll();
+        opts.onLeadershipChange?.(true);
       },
-      onStoppedLeading: () => this.#statusWriter.setLeader(false),
+      onStoppedLeading: () => {
+        this.#statusWriter.setLeader(false);
+        opts.onLeadershipChange?.(false);
+      },
     });
     this.metrics = createControllerMetrics(
       {
@@ -177,6 +183,16 @@ export class Controller {
   /** True once every kind has been listed: the desired state is complete. */
   hasSynced(): boolean {
     return [...this.#informers.values()].every((i) => i.hasSynced());
+  }
+
+  /**
+   * True once every kind has been listed AND every key that listing queued has been reconciled:
+   * the desired state now holds everything the cluster holds. Serving bundles before this would
+   * hand a reconnecting sidecar a partial bundle (a missing revocation, a missing policy).
+   * Failed keys waiting for a retry do not count: their accepted value is already in `desired`.
+   */
+  hasSettled(): boolean {
+    return this.hasSynced() && this.#queue.length === 0 && this.#queue.inFlight === 0;
   }
 
   /** The informer of one kind (its cache is the controller's view of the cluster). */

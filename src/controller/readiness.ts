@@ -11,9 +11,17 @@ export interface Readiness {
   /** CamelCase condition reason. */
   readonly reason: string;
   readonly message: string;
+  /**
+   * Status fields that go with this answer (e.g. a policy's `enforcedBy`), written together with
+   * the conditions so `kubectl get` never shows a Ready that disagrees with its columns.
+   */
+  readonly status?: Readonly<Record<string, unknown>>;
 }
 
-/** Asked only for accepted objects; the reconciler handles rejected ones itself. */
+/**
+ * Asked for accepted objects. For a rejected generation whose last accepted spec is still in
+ * effect the reconciler asks too, but uses only `status` (Ready is False then, whatever it says).
+ */
 export type ReadyFor = (kind: Kind, namespace: string, name: string) => Readiness;
 
 export const readyWhenAccepted: ReadyFor = () => ({

@@ -138,6 +138,7 @@ export async function reconcileObject<T extends CachedObject>(
 
   const generation = obj.metadata?.generation;
   const conditions: ConditionInput[] = [];
+  let readinessStatus: Readonly<Record<string, unknown>> | undefined;
   if (verdict.accepted) {
     ctx.desired.set(def.kind, namespace, name, verdict.value);
     conditions.push({ type: CONDITION.accepted, status: 'True', reason: 'Accepted', message: 'The spec passed the controller\'s semantic checks.' });
@@ -146,10 +147,13 @@ export async function reconcileObject<T extends CachedObject>(
       conditions.push({ type: CONDITION.ready, status: 'False', reason: why.reason, message: why.message });
     } else {
       const r = ctx.readyFor(def.kind, namespace, name);
+      readinessStatus = r.status;
       conditions.push({ type: CONDITION.ready, status: r.ready ? 'True' : 'False', reason: r.reason, message: r.message });
     }
   } else {
     const kept = ctx.desired.get(def.kind, namespace, name) !== undefined;
+    // The last accepted spec is what workloads run: its status fields (enforcedBy) stay current.
+    if (kept) readinessStatus = ctx.readyFor(def.kind, namespace, name).status;
     conditions.push({ type: CONDITION.accepted, status: 'False', reason: verdict.reason, message: verdict.message });
     conditions.push({
       type: CONDITION.ready,
@@ -165,6 +169,7 @@ export async function reconcileObject<T extends CachedObject>(
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: mergeConditions(obj.status?.conditions, conditions, generation, new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')),
     ...(verdict.accepted ? verdict.status : {}),
+    ...readinessStatus,
   };
   if (!verdict.accepted) await ctx.statusWriter.rejected(def.kind, obj, def.rejectedEvent, `${verdict.reason}: ${verdict.message}`);
   await ctx.statusWriter.write(def.kind, obj, owned);

@@ -205,12 +205,17 @@ export class DistributionServer {
   /**
    * Of the sidecars connected in `namespace`, how many run a bundle (by their last ACK) that
    * contains policy `policyName` with compiled hash `policyHash` (CompiledPolicy.hash).
+   *
+   * With `fhirBasePath`, only sidecars guarding that base path count (trailing slashes ignored),
+   * plus those that named none in Hello (they enforce the bundle's only policy, whichever it is).
    */
-  enforcedBy(namespace: string, policyName: string, policyHash: string): { current: number; total: number } {
+  enforcedBy(namespace: string, policyName: string, policyHash: string, fhirBasePath?: string): { current: number; total: number } {
     let current = 0;
     let total = 0;
+    const base = fhirBasePath === undefined ? undefined : normalizeBasePath(fhirBasePath);
     for (const s of this.#streams.values()) {
       if (!s.hello || s.identity.namespace !== namespace) continue;
+      if (base !== undefined && s.fhirBasePath !== '' && normalizeBasePath(s.fhirBasePath) !== base) continue;
       total++;
       if (s.ackedHash === undefined) continue;
       const acked = this.#book.byHash(namespace, s.ackedHash);
@@ -351,6 +356,11 @@ export class DistributionServer {
       }
     }
   }
+}
+
+/** `/fhir/` and `/fhir` are one base path; `/` stays `/`. */
+function normalizeBasePath(p: string): string {
+  return p.replace(/\/+$/, '') || '/';
 }
 
 /** Free text from the wire, cut to a bound and stripped of control characters. */
