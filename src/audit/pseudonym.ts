@@ -48,12 +48,24 @@ export function createPseudonymizer(key: Uint8Array): Pseudonymizer {
   if (key.byteLength < MIN_PSEUDONYM_KEY_BYTES) throw new PseudonymKeyTooShortError(key.byteLength);
   // A KeyObject holds its own copy: later changes to the caller's buffer do not change pseudonyms.
   const secret: KeyObject = createSecretKey(key);
+  // The same subjects and patients recur request after request: a bounded memo saves one HMAC
+  // per id per request. It lives only in this process's memory, next to the key itself.
+  const memo = new Map<string, string>();
   return (kind, value) => {
     if (!KINDS.has(kind)) throw new TypeError('unknown pseudonym kind');
     if (typeof value !== 'string') throw new TypeError('value must be a string');
-    return createHmac('sha256', secret).update(kind, 'utf8').update('\0', 'utf8').update(value, 'utf8').digest('base64url').slice(0, PSEUDONYM_LENGTH);
+    const memoKey = `${kind}\0${value}`;
+    const hit = memo.get(memoKey);
+    if (hit !== undefined) return hit;
+    const out = createHmac('sha256', secret).update(kind, 'utf8').update('\0', 'utf8').update(value, 'utf8').digest('base64url').slice(0, PSEUDONYM_LENGTH);
+    if (memo.size >= PSEUDONYM_MEMO_ENTRIES) memo.delete(memo.keys().next().value as string);
+    if (value.length <= 256) memo.set(memoKey, out);
+    return out;
   };
 }
+
+/** Most pseudonyms remembered per process (oldest forgotten first). */
+export const PSEUDONYM_MEMO_ENTRIES = 10_000;
 
 /**
  * Key bytes from a file's content. A file that is entirely printable text (e.g. made with

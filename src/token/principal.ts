@@ -103,7 +103,7 @@ export function buildPrincipal(
       subject: optString(claims['sub']) ?? '',
       clientId: clientIdOf(claims),
       audience: audienceOf(claims['aud']),
-      scopes: scopesOf(claims),
+      scopes: Object.freeze(scopesOf(claims)),
       jti: optString(claims['jti']) ?? '',
       expiresAt: exp,
       issuedAt: optNumber(claims['iat']),

@@ -37,6 +37,8 @@ export interface StackPorts {
 export interface StackOptions {
   /** Directory for generated configs, address files and logs (created if missing). */
   readonly workDir: string;
+  /** Serve ext_authz on loopback TCP instead of a Unix socket (benchmarks compare both). */
+  readonly authzTcp?: boolean;
   /** Envoy binary; default $ENVOY_BIN, else the pinned one from scripts/tools.sh. */
   readonly envoyBin?: string;
   readonly ports?: StackPorts;
@@ -155,6 +157,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       issuer: issuer.issuer,
       audience: issuer.audience,
       addressFile: files.sidecarAddresses,
+      // Envoy reaches the sidecar over a Unix socket, as in a pod (shared emptyDir): no TCP
+      // stack, no Nagle/delayed-ACK stalls on the ext_authz hop, nothing listening on a port.
+      ...(opts.authzTcp === true ? {} : { grpcListen: `unix:${path.join(opts.workDir, 'authz.sock')}` }),
       httpListen: `127.0.0.1:${ports.authzHttp ?? 0}`,
       fhirBasePath: basePath,
       maxBodyBytes: maxBody,

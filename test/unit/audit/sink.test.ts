@@ -152,23 +152,35 @@ function manualStream(): AuditStream & { chunks: string[]; complete: (err?: Erro
   return s;
 }
 
-test('StdoutSink writes JSON lines; flush waits for the stream to take them', async () => {
+test('StdoutSink writes the JSON lines of one event-loop turn in one write; flush waits for the stream', async () => {
   const stream = manualStream();
   const sink = new StdoutSink({ stream });
   sink.write(event(1));
   sink.write(event(2));
-  assert.deepEqual(stream.chunks.map((c) => (JSON.parse(c) as AuditEvent).requestId), ['req-1', 'req-2']);
-  assert.ok(stream.chunks.every((c) => c.endsWith('\n') && c.indexOf('\n') === c.length - 1));
+  assert.equal(stream.chunks.length, 0, 'batched until the turn ends (or flush)');
   let flushed = false;
   const f = sink.flush().then(() => {
     flushed = true;
   });
-  stream.complete();
+  assert.equal(stream.chunks.length, 1);
+  const lines = (stream.chunks[0] ?? '').split('\n');
+  assert.equal(lines.pop(), '');
+  assert.deepEqual(lines.map((c) => (JSON.parse(c) as AuditEvent).requestId), ['req-1', 'req-2']);
   await Promise.resolve();
   assert.equal(flushed, false);
   stream.complete();
   await f;
   assert.equal(flushed, true);
+});
+
+test('StdoutSink flushes a batch by itself at the end of the event-loop turn', async () => {
+  const stream = manualStream();
+  const sink = new StdoutSink({ stream });
+  sink.write(event(1));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(stream.chunks.length, 1);
+  stream.complete();
+  await sink.close();
 });
 
 test('StdoutSink drops and counts when the stream is backed up, and on write errors', async () => {
@@ -180,8 +192,9 @@ test('StdoutSink drops and counts when the stream is backed up, and on write err
   assert.equal(stream.chunks.length, 0);
   stream.writableLength = 0;
   sink.write(event(2));
+  const closing = sink.close();
   stream.complete(new Error('EPIPE'));
-  await sink.close();
+  await closing;
   sink.write(event(3));
   assert.deepEqual(rec.drops, [['buffer_full', 1], ['write_error', 1], ['closed', 1]]);
   assert.equal(sink.dropped, 3);
