@@ -33,7 +33,7 @@ import { rawRequest } from '../harness.ts';
 import type { RawResponse } from '../harness.ts';
 import { BUILD_TIMEOUT_MS, clusterUnavailableReason, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
-import { HttpsIssuer, makeTestCa } from './https-issuer.ts';
+import { HttpsIssuer, makeIssuerCa } from '../../../src/cli/dev/https-issuer.ts';
 
 const skipReason =
   process.env['FHIRGATE_E2E_CLUSTER'] === '1'
@@ -171,7 +171,7 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
     for (const ns of [NS, LEASE_NS]) await cluster.kubectl(['create', 'namespace', ns]);
     await cluster.kubectl(['create', 'serviceaccount', '-n', NS, SA]);
 
-    const ca = makeTestCa(dir);
+    const ca = makeIssuerCa(dir);
     issuer = await HttpsIssuer.start(ca, AUDIENCE);
     fhir = await FhirServer.create({ port: 0, basePath: BASE });
 
@@ -426,6 +426,36 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
       },
       { what: '_count capped at 40 by the new version', timeoutMs: PROPAGATION_BOUND_MS, intervalMs: 100 },
     );
+    assert.deepEqual(await answers(), before);
+  });
+
+  it('(g) API server stopped: the sidecar keeps enforcing through Envoy; status catches up when it returns', async (t) => {
+    if (cluster?.outage === undefined) return t.skip('the cluster was not started by this test (reused KUBECONFIG)');
+    const good = (await issuer.mint('patient-app')).token;
+    const clinicianToken = (await issuer.mint('clinician')).token;
+    const answers = async () => [(await get(good)).status, (await get(clinicianToken)).status];
+    const before = await answers();
+    assert.deepEqual(before, [200, 403]);
+    await cluster.outage.stop();
+    try {
+      // The controller's watches fail and back off; the stream to the sidecar does not depend on
+      // the API server, so decisions are unchanged.
+      for (let i = 0; i < 5; i++) {
+        assert.deepEqual(await answers(), before);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.equal((await probeHttp(`${sidecarHttp}/readyz`))?.status, 200);
+    } finally {
+      await cluster.outage.start();
+    }
+    await kubectl(['patch', '-n', NS, 'fap/patient-app', '--type=merge', '-p', JSON.stringify({ spec: { search: { maxCount: 30 } } })]);
+    const gen = (await policyStatus('patient-app')).generation;
+    const back = await waitStatus('patient-app', 'status after the API server returned', (x) => x.observedGeneration === gen && x.conditions['Ready']?.reason === 'Enforced', 60_000).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\n${diagnostics()}`);
+      },
+    );
+    assert.deepEqual(back.enforcedBy, { current: 1, total: 1 });
     assert.deepEqual(await answers(), before);
   });
 
