@@ -75,9 +75,10 @@ cluster-build: ## Build (or find cached) kube-apiserver, kubectl and kine
 	@bin="$$(scripts/cluster/build.sh)"; echo "cluster binaries: $$bin"
 
 .PHONY: cluster-up
-cluster-up: ## Start the test cluster on loopback; prints `export KUBECONFIG=…`
+cluster-up: ## Start the test cluster, fhirgate-controller, fhirgate-authz and Envoy (:10080) on loopback; prints what to paste
 	scripts/cluster/up.sh
+	scripts/cluster/dev-up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the test cluster (keeps .tmp/cluster for inspection; rm -rf it to reset)
+cluster-down: ## Stop cluster-dev and the test cluster (keeps .tmp/cluster for inspection; rm -rf it to reset)
 	scripts/cluster/down.sh

@@ -16,6 +16,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'run the local demo stack (Envoy, fhirgate-authz, demo issuer, sample FHIR server)',
     load: async () => (await import('../src/cli/dev/command.ts')).runDev,
   },
+  'cluster-dev': {
+    summary: 'run fhirgate-controller, fhirgate-authz and Envoy against the local test cluster',
+    load: async () => (await import('../src/cli/cluster-dev.ts')).runClusterDev,
+  },
   explain: {
     summary: 'show what fhirgate-authz would answer for one request, and why',
     load: async () => (await import('../src/cli/explain.ts')).runExplain,
@@ -31,7 +35,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return `usage: fhirgate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "fhirgate <command> --help" for a command's options.\n`;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the test cluster started by up.sh: kube-apiserver first (so it does not log storage
+# Stops the test cluster started by up.sh: `fhirgate cluster-dev` (dev-up.sh) first, while its
+# controller can still release its Lease; then kube-apiserver (so it does not log storage
 # errors while kine goes away), then kine. SIGTERM, a bounded wait, then SIGKILL. Only the
 # processes named in the state directory's PID files are signalled, and only if they still run
 # the expected program. Safe to run twice, or when nothing was started.
@@ -33,26 +34,32 @@ fi
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-stop() { # $1 = program name (PID file <state>/<name>.pid)
-  local pidfile="$STATE/$1.pid" pid deadline
-  if ! pid_alive "$pidfile" "$1"; then
+# $1 = name (PID file <state>/<name>.pid); $2 = a function, no arguments, that succeeds while it
+# still runs (default: pid_alive on the PID file with the program name $1).
+stop() {
+  local name="$1" pidfile="$STATE/$1.pid" check="${2:-}" pid deadline
+  alive() { if [[ -n "$check" ]]; then "$check"; else pid_alive "$pidfile" "$name"; fi; }
+  if ! alive; then
     rm -f "$pidfile"
     return
   fi
   pid="$(<"$pidfile")"
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + STOP_TIMEOUT))
-  while pid_alive "$pidfile" "$1" && (( SECONDS < deadline )); do sleep 0.1; done
-  if pid_alive "$pidfile" "$1"; then
-    log "$1 (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
+  while alive && (( SECONDS < deadline )); do sleep 0.1; done
+  if alive; then
+    log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     deadline=$((SECONDS + 5))
-    while pid_alive "$pidfile" "$1" && (( SECONDS < deadline )); do sleep 0.1; done
+    while alive && (( SECONDS < deadline )); do sleep 0.1; done
   fi
   rm -f "$pidfile"
-  log "stopped $1 (pid $pid)"
+  log "stopped $name (pid $pid)"
 }
 
+STATE="$(cd "$STATE" && pwd)"   # dev_alive compares the absolute path dev-up.sh passed
+this_dev_alive() { dev_alive "$STATE"; }
+stop cluster-dev this_dev_alive
 stop kube-apiserver
 stop kine
 

@@ -23,3 +23,13 @@ api_ready() { # $1 = API port
   [[ "$(curl --silent --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
     "https://127.0.0.1:$1/readyz" 2>/dev/null)" == "ok" ]]
 }
+
+# True when <state>/cluster-dev.pid names a live `node … cluster-dev` (scripts/cluster/dev-up.sh).
+# The program name alone (node) would match any Node process a recycled PID now belongs to, so
+# its arguments must also name the subcommand and this state dir.
+dev_alive() { # $1 = state dir
+  local pidfile="$1/cluster-dev.pid" args
+  pid_alive "$pidfile" node || return 1
+  args="$(tr '\0' ' ' <"/proc/$(<"$pidfile")/cmdline" 2>/dev/null)"
+  [[ "$args" == *" cluster-dev "* && "$args" == *" --state-dir $1 "* ]]
+}
