@@ -18,6 +18,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import type { FhirgateMetrics } from '../telemetry/metrics.ts';
 import { createTracing, endCheckSpan, startCheckSpan } from '../telemetry/tracing.ts';
+import { parseTraceparent } from '../telemetry/traceparent.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
 import type { TokenEvents } from '../token/events.ts';
 
@@ -70,6 +71,7 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
       ...(config.telemetry.otlpEndpoint !== undefined ? { otlpEndpoint: config.telemetry.otlpEndpoint } : {}),
     });
   const sink = opts.auditSink ?? (await auditSink(config, metrics));
+  const exporting = opts.tracing !== undefined || config.telemetry.otlpEndpoint !== undefined;
   const pseudonymize = pseudonymizer(config, logger);
   const log = logger.child({ component: 'record' });
 
@@ -87,6 +89,9 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
     metrics,
     tokenEvents,
     startSpan(traceparent) {
+      // Without a trace backend a span is pure cost: Envoy propagates the trace, and the audit
+      // event only needs the caller's trace id, read straight from its traceparent.
+      if (!exporting) return { traceId: parseTraceparent(traceparent)?.traceId, end: () => undefined };
       const span = startCheckSpan(tracing.tracer, traceparent);
       const ctx = span.spanContext();
       return {
