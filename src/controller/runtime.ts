@@ -37,7 +37,7 @@ import type { ServerCredentials } from '@grpc/grpc-js';
 import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock } from '../core/clock.ts';
-import { compilePolicy } from '../policy/compile.ts';
+import { compiledPolicyHash } from './distribution/bundles.ts';
 import type { FhirAccessPolicyDocument } from '../policy/spec.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { silentLogger } from '../telemetry/logger.ts';
@@ -146,7 +146,6 @@ export class ControllerRuntime {
   readonly #log: Logger;
   readonly #statusRefresh: Coalescer;
   /** Compiled hash per accepted document object (the desired state replaces objects on change). */
-  readonly #hashes = new WeakMap<object, string | undefined>();
   #address: string | undefined;
   #serving = false;
   #stopped = false;
@@ -264,11 +263,7 @@ export class ControllerRuntime {
   }
 
   #hashOf(doc: FhirAccessPolicyDocument): string | undefined {
-    if (this.#hashes.has(doc)) return this.#hashes.get(doc);
-    const r = compilePolicy(doc);
-    const hash = r.ok ? r.policy.hash : undefined;
-    this.#hashes.set(doc, hash);
-    return hash;
+    return compiledPolicyHash(doc) ?? undefined;
   }
 
   /** Re-queues every policy of the namespace (accepted or not: a kept last-good spec has status too). */

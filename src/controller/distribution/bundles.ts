@@ -30,12 +30,28 @@ export interface BuiltBundle {
 
 const HISTORY = 8;
 
+/**
+ * Compiled hash per policy document object. DesiredState hands out the same object until that
+ * policy changes, so a namespace rebuild compiles only what changed (not every policy again).
+ */
+const compiledHash = new WeakMap<object, string | null>();
+
+export function compiledPolicyHash(doc: BundleContent['policies'][number]): string | null {
+  let h = compiledHash.get(doc);
+  if (h === undefined) {
+    const r = compilePolicy(doc);
+    h = r.ok ? r.policy.hash : null;
+    compiledHash.set(doc, h);
+  }
+  return h;
+}
+
 /** metadata.name → CompiledPolicy.hash; a policy that does not compile is left out (never counted). */
 export function policyHashes(content: BundleContent): Map<string, string> {
   const out = new Map<string, string>();
   for (const doc of content.policies) {
-    const r = compilePolicy(doc);
-    if (r.ok) out.set(doc.metadata.name, r.policy.hash);
+    const h = compiledPolicyHash(doc);
+    if (h !== null) out.set(doc.metadata.name, h);
   }
   return out;
 }
