@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { generateBootstrap } from '../envoy/bootstrap.ts';
 import { allCrds } from '../k8s/manifests.ts';
 import { ManagedProcess } from './dev/child.ts';
+import { exitedReason, hostPort, startEnvoy } from './dev/envoy-process.ts';
 import { FhirServer } from './dev/fhir-server.ts';
 import { HttpsIssuer, makeIssuerCa } from './dev/https-issuer.ts';
 import { REPO_ROOT, resolveEnvoyBin } from './dev/stack.ts';
@@ -192,24 +193,12 @@ function kubectlRunner(kubectl: string, kubeconfig: string): (args: readonly str
     });
 }
 
-function exitedReason(p: ManagedProcess): string | undefined {
-  const s = p.exitStatus;
-  return s === undefined ? undefined : `${p.name} exited (code ${String(s.code)}, signal ${String(s.signal)}):\n${p.output().split('\n').slice(-30).join('\n')}`;
-}
-
 function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined; // not written yet, or half-written
   }
-}
-
-function hostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const port = Number(addr.slice(i + 1));
-  if (i < 1 || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad address ${JSON.stringify(addr)}`);
-  return { host: addr.slice(0, i), port };
 }
 
 interface Running {
@@ -297,8 +286,6 @@ async function startAll(args: ClusterDevArgs, dir: string, stops: (() => Promise
     abortIf: () => exitedReason(sidecar) ?? exitedReason(controller),
   });
 
-  const bootstrapFile = path.join(dir, 'envoy.json');
-  const adminFile = path.join(dir, 'envoy-admin.txt');
   const bootstrap = generateBootstrap({
     serviceName: 'fhirgate-cluster-dev',
     listener: { address: '127.0.0.1', port: args.ports.envoy },
@@ -308,14 +295,17 @@ async function startAll(args: ClusterDevArgs, dir: string, stops: (() => Promise
     admin: { address: '127.0.0.1', port: 0 },
     accessLogPath: path.join(dir, 'access.log'),
   });
-  writeFileSync(bootstrapFile, JSON.stringify(bootstrap, null, 2));
   log('starting Envoy');
-  const envoy = ManagedProcess.spawn(
-    'envoy',
-    resolveEnvoyBin(),
-    ['-c', bootstrapFile, '--use-dynamic-base-id', '--log-level', 'warn', '--admin-address-path', adminFile, '--file-flush-interval-msec', '100'],
-    { cwd: dir, onLine: (l) => log(`[envoy] ${l}`) },
-  );
+  const envoy = (
+    await startEnvoy({
+      bin: resolveEnvoyBin(),
+      bootstrap,
+      dir,
+      timeoutMs: timeout,
+      onLine: (l) => log(`[envoy] ${l}`),
+      abortIf: () => exitedReason(sidecar) ?? exitedReason(controller),
+    })
+  ).proc;
   stops.push(() => envoy.stop());
   const envoyUrl = `http://127.0.0.1:${args.ports.envoy}`;
   // Any answer from the listener will do: before a policy exists it is a 503 from the sidecar.

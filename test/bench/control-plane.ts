@@ -4,24 +4,15 @@
  * process (`node cmd/fhirgate-controller.ts`), free loopback ports and percentiles.
  * Not a benchmark itself.
  */
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ManagedProcess } from '../../src/cli/dev/child.ts';
 import { allCrds } from '../../src/k8s/manifests.ts';
-import { startTestCluster } from '../e2e/cluster/harness.ts';
+import { freePort, startTestCluster } from '../e2e/cluster/harness.ts';
+export { freePort };
 import type { TestCluster } from '../e2e/cluster/harness.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const LEASE_NS = 'fhirgate-system';
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The cluster with fhirgate's CRDs established and the given namespaces created. */
 export async function benchCluster(namespaces: readonly string[]): Promise<TestCluster> {

@@ -13,12 +13,13 @@
  *
  * Writes DIR/envoy.json.raw (results) and fortio's results (token redacted) as DIR/envoy-*.raw.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ManagedProcess } from '../../src/cli/dev/child.ts';
-import { probeHttp, waitFor } from '../../src/cli/dev/wait.ts';
+import type { ManagedProcess } from '../../src/cli/dev/child.ts';
+import { startEnvoy } from '../../src/cli/dev/envoy-process.ts';
+import { probeHttp } from '../../src/cli/dev/wait.ts';
 import { resolveEnvoyBin, startStack } from '../../src/cli/dev/stack.ts';
 import type { Stack } from '../../src/cli/dev/stack.ts';
 import { BENCH_PATH } from './lib/check-request.ts';
@@ -64,44 +65,8 @@ const READY_MS = 30_000;
 
 /** Start one more Envoy from a sibling bootstrap; resolves once its listener port is known. */
 async function startSiblingEnvoy(name: string, bootstrap: EnvoyBootstrap, work: string, envoyBin: string): Promise<{ proc: ManagedProcess; url: string }> {
-  const bootstrapFile = path.join(work, `envoy-${name}.json`);
-  const adminFile = path.join(work, `envoy-${name}-admin.txt`);
-  writeFileSync(bootstrapFile, JSON.stringify(bootstrap, null, 2));
-  const proc = ManagedProcess.spawn(`envoy-${name}`, envoyBin, [
-    '-c', bootstrapFile,
-    '--use-dynamic-base-id',
-    '--log-level', 'warn',
-    '--admin-address-path', adminFile,
-    '--file-flush-interval-msec', '100',
-  ]);
-  const exited = (): string | undefined => (proc.exitStatus === undefined ? undefined : `envoy-${name} exited: ${proc.output().slice(-2000)}`);
-  try {
-    const admin = await waitFor(
-      () => {
-        try {
-          const a = readFileSync(adminFile, 'utf8').trim();
-          return a === '' ? undefined : `http://${a}`;
-        } catch {
-          return undefined;
-        }
-      },
-      { what: `${name} Envoy admin address`, timeoutMs: READY_MS, abortIf: exited },
-    );
-    const port = await waitFor(
-      async () => {
-        const res = await probeHttp(`${admin}/listeners?format=json`);
-        if (res?.status !== 200) return undefined;
-        const doc = JSON.parse(res.body) as { listener_statuses?: Array<{ local_address?: { socket_address?: { port_value?: number } } }> };
-        const p = doc.listener_statuses?.[0]?.local_address?.socket_address?.port_value;
-        return typeof p === 'number' && p > 0 ? p : undefined;
-      },
-      { what: `${name} Envoy listener port`, timeoutMs: READY_MS, abortIf: exited },
-    );
-    return { proc, url: `http://127.0.0.1:${port}` };
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const e = await startEnvoy({ name: `envoy-${name}`, bin: envoyBin, bootstrap, dir: work, timeoutMs: READY_MS });
+  return { proc: e.proc, url: `http://127.0.0.1:${e.port}` };
 }
 
 async function status(url: string, headers: Record<string, string>): Promise<number> {

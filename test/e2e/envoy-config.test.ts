@@ -15,9 +15,9 @@ import { generateBootstrap } from '../../src/envoy/bootstrap.ts';
 import type { BootstrapOptions } from '../../src/envoy/bootstrap.ts';
 import { generateSdsFiles } from '../../src/envoy/bootstrap-tls.ts';
 import type { DownstreamTlsOptions } from '../../src/envoy/bootstrap-tls.ts';
-import { ManagedProcess } from '../../src/cli/dev/child.ts';
+import type { ManagedProcess } from '../../src/cli/dev/child.ts';
+import { startEnvoy } from '../../src/cli/dev/envoy-process.ts';
 import { resolveEnvoyBin } from '../../src/cli/dev/stack.ts';
-import { probeHttp, waitFor } from '../../src/cli/dev/wait.ts';
 
 let dir: string;
 let envoyBin: string;
@@ -137,30 +137,10 @@ describe('a live mTLS listener', () => {
       ...baseOptions(),
       tls: { certDir: certDir(), sdsDir: path.join(dir, 'sds-live'), clientCaFile: 'ca.crt' },
     };
-    const file = writeConfig('live', opts);
-    const adminFile = path.join(dir, 'live', 'admin.txt');
-    envoy = ManagedProcess.spawn(envoyBin, envoyBin, ['-c', file, '--use-dynamic-base-id', '--log-level', 'warn', '--admin-address-path', adminFile]);
-    const admin = await waitFor(
-      () => {
-        try {
-          const a = readFileSync(adminFile, 'utf8').trim();
-          return a === '' ? undefined : a;
-        } catch {
-          return undefined;
-        }
-      },
-      { what: 'Envoy admin address', timeoutMs: 20_000, abortIf: () => (envoy.exitStatus ? envoy.output() : undefined) },
-    );
-    port = await waitFor(
-      async () => {
-        const res = await probeHttp(`http://${admin}/listeners?format=json`);
-        if (res?.status !== 200) return undefined;
-        const p = (JSON.parse(res.body) as { listener_statuses: { local_address: { socket_address: { port_value: number } } }[] })
-          .listener_statuses[0]?.local_address.socket_address.port_value;
-        return p !== undefined && p > 0 ? p : undefined;
-      },
-      { what: 'Envoy listener port', timeoutMs: 20_000 },
-    );
+    writeConfig('live', opts);
+    const started = await startEnvoy({ name: 'envoy-live', bin: envoyBin, bootstrap: generateBootstrap(opts), dir: path.join(dir, 'live'), timeoutMs: 20_000 });
+    envoy = started.proc;
+    port = started.port;
   });
   after(async () => {
     await envoy?.stop();

@@ -31,6 +31,16 @@ export interface RawRequest {
 }
 
 /** One HTTP/1.1 request on a fresh connection to 127.0.0.1:port. */
+/** The reason code of a fhirgate denial's OperationOutcome body, or undefined. */
+export function reasonOf(body: string): string | undefined {
+  try {
+    const doc = JSON.parse(body) as { issue?: Array<{ details?: { coding?: Array<{ code?: string }> } }> };
+    return doc.issue?.[0]?.details?.coding?.[0]?.code;
+  } catch {
+    return undefined;
+  }
+}
+
 export function rawRequest(port: number, req: RawRequest): Promise<RawResponse> {
   const started = performance.now();
   return new Promise((resolve, reject) => {

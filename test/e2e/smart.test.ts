@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness } from './harness.ts';
+import { reasonOf, startHarness } from './harness.ts';
 import type { Harness } from './harness.ts';
 import { DEMO_PATIENT_ID } from '../../src/cli/dev/personas.ts';
 
@@ -16,9 +16,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-const reasonOf = (body: string): string | undefined =>
-  (JSON.parse(body) as { issue?: Array<{ details?: { coding?: Array<{ code?: string }> } }> }).issue?.[0]?.details?.coding?.[0]?.code;
 
 describe('patient compartment through Envoy', () => {
   it('narrows a search that names no patient: the upstream sees patient=Patient/<launch patient>', async () => {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { generateBootstrap } from '../../envoy/bootstrap.ts';
 import type { EnvoyBootstrap } from '../../envoy/bootstrap.ts';
 import { ManagedProcess } from './child.ts';
+import { exitedReason, hostPort, startEnvoy } from './envoy-process.ts';
 import { FhirServer } from './fhir-server.ts';
 import { DemoIssuer } from './issuer.ts';
 import { sidecarConfig } from './sidecar-config.ts';
@@ -105,30 +106,6 @@ function readAddresses(file: string): SidecarAddresses | undefined {
   return a !== null && typeof a.grpc === 'string' && typeof a.http === 'string' ? { grpc: a.grpc, http: a.http } : undefined;
 }
 
-function hostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(addr.slice(i + 1));
-  if (i < 1 || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad address ${JSON.stringify(addr)}`);
-  return { host, port };
-}
-
-function exitedReason(p: ManagedProcess): string | undefined {
-  const s = p.exitStatus;
-  if (s === undefined) return undefined;
-  return `${p.name} exited (code ${String(s.code)}, signal ${String(s.signal)}):\n${p.output().split('\n').slice(-30).join('\n')}`;
-}
-
-async function envoyListenerPort(adminUrl: string): Promise<number | undefined> {
-  const res = await probeHttp(`${adminUrl}/listeners?format=json`);
-  if (res?.status !== 200) return undefined;
-  const doc = JSON.parse(res.body) as {
-    listener_statuses?: { local_address?: { socket_address?: { port_value?: number } } }[];
-  };
-  const port = doc.listener_statuses?.[0]?.local_address?.socket_address?.port_value;
-  return typeof port === 'number' && port > 0 ? port : undefined;
-}
-
 /** Start the whole stack. On any failure everything already started is stopped before rethrowing. */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.workDir, { recursive: true });
@@ -199,42 +176,24 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       admin: { address: '127.0.0.1', port: ports.envoyAdmin ?? 0 },
       accessLogPath: files.accessLog,
     });
-    writeFileSync(files.envoyBootstrap, JSON.stringify(bootstrap, null, 2));
-    const envoy = ManagedProcess.spawn(
-      'envoy',
-      opts.envoyBin ?? resolveEnvoyBin(),
-      [
-        '-c', files.envoyBootstrap,
-        '--use-dynamic-base-id',
-        '--log-level', opts.envoyLogLevel ?? 'warn',
-        '--admin-address-path', files.envoyAdminAddress,
-        // Flush the access log quickly so tests and people see lines right away.
-        '--file-flush-interval-msec', '100',
-      ],
-      { cwd: opts.workDir, ...(opts.onOutput === undefined ? {} : { onLine: (l) => opts.onOutput?.('envoy', l) }) },
-    );
+    const started = await startEnvoy({
+      name: 'envoy',
+      bin: opts.envoyBin ?? resolveEnvoyBin(),
+      bootstrap,
+      dir: opts.workDir,
+      logLevel: opts.envoyLogLevel ?? 'warn',
+      timeoutMs: timeout,
+      ...(opts.onOutput === undefined ? {} : { onLine: (l: string) => opts.onOutput?.('envoy', l) }),
+    });
+    const envoy = started.proc;
     stops.push(() => envoy.stop());
-    const adminUrl = await waitFor(
-      () => {
-        try {
-          const a = readFileSync(files.envoyAdminAddress, 'utf8').trim();
-          return a === '' ? undefined : `http://${a}`;
-        } catch {
-          return undefined;
-        }
-      },
-      { what: 'Envoy admin address', timeoutMs: timeout, abortIf: () => exitedReason(envoy) },
-    );
+    const adminUrl = started.adminUrl;
     await waitFor(async () => ((await probeHttp(`${adminUrl}/ready`))?.status === 200 ? true : undefined), {
       what: 'Envoy /ready',
       timeoutMs: timeout,
       abortIf: () => exitedReason(envoy),
     });
-    const envoyPort = await waitFor(() => envoyListenerPort(adminUrl), {
-      what: 'Envoy listener port',
-      timeoutMs: timeout,
-      abortIf: () => exitedReason(envoy),
-    });
+    const envoyPort = started.port;
     const envoyUrl = `http://127.0.0.1:${envoyPort}`;
     // End to end: the public capabilities path goes Envoy → sidecar → FHIR server.
     await waitFor(async () => ((await probeHttp(`${envoyUrl}${basePath}/metadata`))?.status === 200 ? true : undefined), {

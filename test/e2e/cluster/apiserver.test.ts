@@ -7,17 +7,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { BUILD_TIMEOUT_MS, clusterUnavailableReason, run, startTestCluster } from './harness.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, run, startTestCluster } from './harness.ts';
 import type { RunResult, TestCluster } from './harness.ts';
 
 /**
  * Opt-in for now: `make test` globs test/e2e/**, and on a machine without the cached binaries the
  * first run compiles kube-apiserver for many minutes. Set FHIRGATE_E2E_CLUSTER=1 to run it.
  */
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 const CRD_NAME = 'rangeprobes.e2e.fhirgate.io';
 const CEL_MESSAGE = 'minReplicas must not exceed maxReplicas';

@@ -12,41 +12,19 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../../../src/cli/dev/wait.ts';
-import { rawRequest } from '../harness.ts';
+import { rawRequest, reasonOf } from '../harness.ts';
 import type { RawResponse } from '../harness.ts';
-import { BUILD_TIMEOUT_MS, buildClusterBinaries, clusterUnavailableReason, run } from './harness.ts';
+import { BUILD_TIMEOUT_MS, buildClusterBinaries, clusterSkipReason, freePort, run } from './harness.ts';
 import type { RunResult } from './harness.ts';
 
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 const REPO = join(import.meta.dirname, '../../..');
 const SCRIPTS = join(REPO, 'scripts/cluster');
 const START_TIMEOUT_MS = 5 * 60_000;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-function reasonOf(body: string): string | undefined {
-  try {
-    const doc = JSON.parse(body) as { issue?: Array<{ details?: { coding?: Array<{ code?: string }> } }> };
-    return doc.issue?.[0]?.details?.coding?.[0]?.code;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The lines of the printed instructions from the comment starting with `heading` to the next blank line. */
 function block(instructions: string, heading: string): string {

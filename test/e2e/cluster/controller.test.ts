@@ -12,13 +12,10 @@ import { Controller } from '../../../src/controller/controller.ts';
 import { kubeControllerApis } from '../../../src/controller/kube-apis.ts';
 import { loadKubeConfig } from '../../../src/k8s/client/index.ts';
 import { allCrds } from '../../../src/k8s/manifests.ts';
-import { BUILD_TIMEOUT_MS, clusterUnavailableReason, startTestCluster } from './harness.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 const REPO = join(import.meta.dirname, '../../..');
 const CRD_DIR = join(REPO, 'manifests/crds');

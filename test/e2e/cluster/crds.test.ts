@@ -7,13 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { allCrds } from '../../../src/k8s/manifests.ts';
-import { BUILD_TIMEOUT_MS, clusterUnavailableReason, startTestCluster } from './harness.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 const CRD_DIR = join(import.meta.dirname, '../../../manifests/crds');
 const NS = 'fhirgate-crd-e2e';

@@ -24,13 +24,10 @@ import { clientConstructor } from '../../../src/envoy/proto.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
 import { checkRequest } from '../../support/fixtures.ts';
 import { EventLog, appliedHash, isApplied, isDisconnected, issuer, policy, signingIssuer } from '../../unit/distribution/helpers.ts';
-import { BUILD_TIMEOUT_MS, clusterUnavailableReason, startTestCluster } from './harness.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 // The helpers' policies live in namespace ward-a: the sidecar's service account lives there too.
 const NS = 'ward-a';

@@ -18,27 +18,23 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedProcess } from '../../../src/cli/dev/child.ts';
+import { hostPort, startEnvoy } from '../../../src/cli/dev/envoy-process.ts';
 import { FhirServer } from '../../../src/cli/dev/fhir-server.ts';
 import { resolveEnvoyBin } from '../../../src/cli/dev/stack.ts';
 import { probeHttp, waitFor } from '../../../src/cli/dev/wait.ts';
 import { generateBootstrap } from '../../../src/envoy/bootstrap.ts';
 import { isReasonCode, reasonInfo } from '../../../src/core/reasons.ts';
 import { allCrds } from '../../../src/k8s/manifests.ts';
-import { rawRequest } from '../harness.ts';
+import { rawRequest, reasonOf } from '../harness.ts';
 import type { RawResponse } from '../harness.ts';
-import { BUILD_TIMEOUT_MS, clusterUnavailableReason, startTestCluster } from './harness.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, freePort, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 import { HttpsIssuer, makeIssuerCa } from '../../../src/cli/dev/https-issuer.ts';
 
-const skipReason =
-  process.env['FHIRGATE_E2E_CLUSTER'] === '1'
-    ? clusterUnavailableReason()
-    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+const skipReason = clusterSkipReason();
 
 const REPO = join(import.meta.dirname, '../../..');
 const CRD_DIR = join(REPO, 'manifests/crds');
@@ -53,23 +49,7 @@ const BASE = '/fhir';
 const PROPAGATION_BOUND_MS = 10_000;
 const SEARCH = `${BASE}/Observation`;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** The reason code in a fhirgate denial's OperationOutcome, or undefined. */
-function reasonOf(res: RawResponse): string | undefined {
-  try {
-    const body = JSON.parse(res.body) as { issue?: Array<{ details?: { coding?: Array<{ code?: string }> } }> };
-    return body.issue?.[0]?.details?.coding?.[0]?.code;
-  } catch {
-    return undefined;
-  }
-}
+const reasonOfResponse = (res: RawResponse): string | undefined => reasonOf(res.body);
 
 interface PolicyStatus {
   generation: number;
@@ -228,41 +208,18 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
       throw new Error(`${String(err)}\n${diagnostics()}`);
     });
 
-    const [host, port] = [addresses.grpc.slice(0, addresses.grpc.lastIndexOf(':')), Number(addresses.grpc.slice(addresses.grpc.lastIndexOf(':') + 1))];
     const bootstrap = generateBootstrap({
       serviceName: 'fhirgate-e2e-cluster',
       listener: { address: '127.0.0.1', port: 0 },
       upstream: { host: '127.0.0.1', port: fhir.port },
       fhirBasePath: BASE,
-      authz: { target: { kind: 'tcp', host, port }, timeoutMs: 500, maxRequestBodyBytes: 65536 },
+      authz: { target: { kind: 'tcp', ...hostPort(addresses.grpc) }, timeoutMs: 500, maxRequestBodyBytes: 65536 },
       admin: { address: '127.0.0.1', port: 0 },
       accessLogPath: join(dir, 'access.log'),
     });
-    const bootstrapFile = join(dir, 'envoy.json');
-    const adminFile = join(dir, 'envoy-admin.txt');
-    writeFileSync(bootstrapFile, JSON.stringify(bootstrap));
-    envoy = ManagedProcess.spawn('envoy', resolveEnvoyBin(), ['-c', bootstrapFile, '--use-dynamic-base-id', '--log-level', 'warn', '--admin-address-path', adminFile], { cwd: dir });
-    const adminUrl = await waitFor(
-      () => {
-        try {
-          const a = readFileSync(adminFile, 'utf8').trim();
-          return a === '' ? undefined : `http://${a}`;
-        } catch {
-          return undefined;
-        }
-      },
-      { what: 'Envoy admin address', timeoutMs: 30_000, abortIf: () => exited(envoy) },
-    );
-    envoyPort = await waitFor(
-      async () => {
-        const res = await probeHttp(`${adminUrl}/listeners?format=json`);
-        if (res?.status !== 200) return undefined;
-        const doc = JSON.parse(res.body) as { listener_statuses?: Array<{ local_address?: { socket_address?: { port_value?: number } } }> };
-        const p = doc.listener_statuses?.[0]?.local_address?.socket_address?.port_value;
-        return typeof p === 'number' && p > 0 ? p : undefined;
-      },
-      { what: 'Envoy listener port', timeoutMs: 30_000, abortIf: () => exited(envoy) },
-    );
+    const started = await startEnvoy({ bin: resolveEnvoyBin(), bootstrap, dir, timeoutMs: 30_000, abortIf: () => exited(sidecar) });
+    envoy = started.proc;
+    envoyPort = started.port;
     await waitFor(async () => ((await get(undefined, `${BASE}/metadata`)).status === 200 ? true : undefined), {
       what: 'capabilities through Envoy',
       timeoutMs: 30_000,
@@ -333,7 +290,7 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
     await kubectl(['patch', '-n', NS, 'fap/patient-app', '--type=merge', '-p', JSON.stringify({ spec: { scopes: { levels: ['user'] } } })]);
     const took = await untilStatus(token, 403);
     console.log(`# kubectl patch → Envoy 403 in ${took} ms (polling every 50 ms)`);
-    const code = reasonOf(await get(token)) ?? '';
+    const code = reasonOfResponse(await get(token)) ?? '';
     assert.ok(isReasonCode(code) && reasonInfo(code).status === 403, `a 403 reason code, got ${JSON.stringify(code)}`);
     await waitStatus('patient-app', 'Enforced after the change', (s) => s.conditions['Ready']?.reason === 'Enforced');
 
@@ -356,7 +313,7 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
     await untilStatus(revoked.token, 401);
     const denied = await get(revoked.token);
     assert.equal(denied.status, 401);
-    assert.equal(reasonOf(denied), 'token_revoked');
+    assert.equal(reasonOfResponse(denied), 'token_revoked');
     assert.match(String(denied.headers['www-authenticate'] ?? ''), /invalid_token/);
     assert.equal((await get(other.token)).status, 200, 'another token of the same app still works');
     revokedToken = revoked.token;
@@ -471,7 +428,7 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
     for (const persona of ['patient-app', 'clinician', 'partner', 'no-scope']) {
       const r = await get((await issuer.mint(persona)).token);
       assert.equal(r.status, 503, `${persona}: ${r.body}`);
-      assert.equal(reasonOf(r), 'policy_unavailable');
+      assert.equal(reasonOfResponse(r), 'policy_unavailable');
     }
     const anon = await get(undefined, `${BASE}/Patient/example-patient-1`);
     assert.notEqual(anon.status, 200);

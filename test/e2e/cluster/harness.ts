@@ -12,6 +12,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const SCRIPTS = join(REPO, 'scripts/cluster');
@@ -58,6 +60,22 @@ export function run(file: string, args: readonly string[], options: RunOptions =
  * Why the cluster cannot be built on this machine, or undefined when it can. Only missing
  * prerequisites count; a build that starts and fails is a test failure, not a skip.
  */
+/** A port free on 127.0.0.1 right now (for processes that need a fixed port up front). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** The `skip` reason of a real-cluster suite: opt-in by FHIRGATE_E2E_CLUSTER=1, then prerequisites. */
+export function clusterSkipReason(): string | undefined {
+  return process.env['FHIRGATE_E2E_CLUSTER'] === '1'
+    ? clusterUnavailableReason()
+    : 'real-cluster e2e is opt-in: set FHIRGATE_E2E_CLUSTER=1 (the first run builds kube-apiserver, minutes)';
+}
+
 export function clusterUnavailableReason(): string | undefined {
   for (const tool of ['go', 'openssl', 'curl', 'python3', 'flock', 'setsid']) {
     const found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
