@@ -108,13 +108,19 @@ export function bodyConfinedToPatient(fhir: FhirRequest, body: AcceptedBody, pat
   return mine > 0 ? undefined : 'patient_compartment_unconfined';
 }
 
+/** Top-level elements of `type` that hold Patient-compartment references (from the generated table). */
+const COMPARTMENT_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries(COMPARTMENT_EXPRESSIONS).map(([type, exprs]) => {
+    const fields = new Set<string>();
+    for (const expr of Object.values(exprs)) {
+      for (const m of expr.matchAll(new RegExp(`(?:^|[|(]\\s*)${type}\\.([A-Za-z]+)`, 'g'))) fields.add(m[1] ?? '');
+    }
+    return [type, fields];
+  }),
+);
+
 function compartmentFields(type: string): ReadonlySet<string> {
-  const exprs = COMPARTMENT_EXPRESSIONS[type] ?? {};
-  const out = new Set<string>();
-  for (const expr of Object.values(exprs)) {
-    for (const m of expr.matchAll(new RegExp(`(?:^|[|(]\\s*)${type}\\.([A-Za-z]+)`, 'g'))) out.add(m[1] ?? '');
-  }
-  return out;
+  return COMPARTMENT_FIELDS.get(type) ?? new Set();
 }
 
 /** The resource of bundle entry `index` from a parsed Bundle body, as an AcceptedBody. */

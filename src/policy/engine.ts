@@ -67,6 +67,12 @@ interface Need {
 export class PolicyEngine implements Authorizer {
   readonly policy: CompiledPolicy;
   readonly id: string;
+  /**
+   * Launch context and effective grants depend only on the principal and this policy. Principals
+   * of cached tokens are the same frozen object on every request, so these are worked out once
+   * per token, not per Check; a new policy is a new engine with an empty memo.
+   */
+  readonly #facts = new WeakMap<Principal, { launch: ReturnType<typeof launchContext>; eff: EffectiveGrants }>();
 
   constructor(policy: CompiledPolicy) {
     this.policy = policy;
@@ -87,14 +93,26 @@ export class PolicyEngine implements Authorizer {
   }
 
   authorize(req: HttpRequest, match: RouteMatch & { kind: 'protected' }, p: Principal): Decision {
-    const launch = launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {});
+    const { launch, eff } = this.#principalFacts(p);
     if (!launch.ok) return deny(launch.reason, 'authorize', { principal: p });
     const body = checkBody(this.policy, req, match.fhir);
     if (!body.ok) return deny(body.reason, 'authorize', { principal: p, rule: `body: ${body.detail}` });
-    const ctx: Ctx = { req, p, eff: effectiveGrants(this.policy, p), patient: launch.context.patient, body };
+    const ctx: Ctx = { req, p, eff, patient: launch.context.patient, body };
     const d = this.decide(ctx, match.fhir, req.method === 'GET' || req.method === 'HEAD');
     if (d.kind === 'allow') return d;
     return this.breakGlass(ctx, match.fhir, d) ?? d;
+  }
+
+  #principalFacts(p: Principal): { launch: ReturnType<typeof launchContext>; eff: EffectiveGrants } {
+    let facts = this.#facts.get(p);
+    if (facts === undefined) {
+      facts = {
+        launch: launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {}),
+        eff: effectiveGrants(this.policy, p),
+      };
+      this.#facts.set(p, facts);
+    }
+    return facts;
   }
 
   /** Compiles what is slow to compile (the FHIR JSON Schema) before the first request needs it. */

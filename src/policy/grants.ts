@@ -65,24 +65,9 @@ function allowedByRoles(policy: CompiledPolicy, roles: readonly string[], grant:
   return out;
 }
 
-/**
- * Parsed scopes per scope list. Principals of cached tokens are the same frozen objects request
- * after request, so their scope lists parse once; the WeakMap lets them go with the cache entry.
- */
-const parsedScopes = new WeakMap<readonly string[], ReturnType<typeof parseScopes>>();
-
-function scopesOf(principal: Principal): ReturnType<typeof parseScopes> {
-  let parsed = parsedScopes.get(principal.scopes);
-  if (parsed === undefined) {
-    parsed = parseScopes(principal.scopes);
-    parsedScopes.set(principal.scopes, parsed);
-  }
-  return parsed;
-}
-
 export function effectiveGrants(policy: CompiledPolicy, principal: Principal): EffectiveGrants {
   const requested: ResourceScope[] = [];
-  for (const s of scopesOf(principal)) {
+  for (const s of parseScopes(principal.scopes)) {
     if (s.kind !== 'resource') continue;
     if (!policy.levels.has(s.level)) continue;
     if (s.version === 1 && !policy.acceptV1) continue;
