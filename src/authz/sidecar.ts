@@ -13,7 +13,6 @@ import { InstanceVerifier } from './verify.ts';
 import { Subscriber } from './subscriber.ts';
 import type { Recorder } from './record.ts';
 import { Authenticator } from '../token/authenticator.ts';
-import type { Authorizer } from '../policy/authorizer.ts';
 import { compilePolicy } from '../policy/compile.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { loadPolicyFile } from '../policy/load.ts';
@@ -36,7 +35,7 @@ export class Sidecar {
   readonly #recorder: Recorder;
   readonly #grpc: AuthzGrpcServer;
   readonly #http: HttpEndpoints;
-  #policy: Authorizer | undefined;
+  readonly #policy: PolicyEngine | undefined;
   #stopping = false;
 
   /** Builds every part; nothing listens until start(). */
@@ -106,7 +105,7 @@ export class Sidecar {
 
   async start(): Promise<{ grpc: string; http: string }> {
     // The FHIR JSON Schema takes seconds to compile: do it before Envoy can ask.
-    if (this.#policy instanceof PolicyEngine) this.#policy.warmUp();
+    this.#policy?.warmUp();
     await this.#authn?.start();
     await this.#subscriber?.start();
     const grpc = await this.#grpc.start();
@@ -138,20 +137,19 @@ export class Sidecar {
  * The policy from the config (inline or file). A policy that does not compile leaves the sidecar
  * without one: not ready, every check denied with policy_unavailable (fail closed).
  */
-function initialPolicy(cfg: AuthzConfig, log: Logger): Authorizer | undefined {
+function initialPolicy(cfg: AuthzConfig, log: Logger): PolicyEngine | undefined {
+  let result: ReturnType<typeof compilePolicy>;
   if (cfg.policy !== undefined) {
-    const r = compilePolicy(cfg.policy);
-    if (r.ok) return new PolicyEngine(r.policy);
-    log.error('policy rejected', { errors: r.errors });
-    return undefined;
+    result = compilePolicy(cfg.policy);
+  } else {
+    const loaded = cfg.policyFile === undefined ? [] : loadPolicyFile(cfg.policyFile);
+    if (loaded.length !== 1) {
+      log.error('policyFile must hold exactly one FhirAccessPolicy', { file: cfg.policyFile, found: loaded.length });
+      return undefined;
+    }
+    result = loaded[0]!.result;
   }
-  const loaded = cfg.policyFile === undefined ? [] : loadPolicyFile(cfg.policyFile);
-  if (loaded.length !== 1) {
-    log.error('policyFile must hold exactly one FhirAccessPolicy', { file: cfg.policyFile, found: loaded.length });
-    return undefined;
-  }
-  const r = loaded[0]!.result;
-  if (r.ok) return new PolicyEngine(r.policy);
-  log.error('policy rejected', { file: cfg.policyFile, errors: r.errors });
+  if (result.ok) return new PolicyEngine(result.policy);
+  log.error('policy rejected', { file: cfg.policyFile, errors: result.errors });
   return undefined;
 }
