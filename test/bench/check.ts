@@ -29,7 +29,7 @@ import { BenchIssuer } from './lib/bench-issuer.ts';
 import { checkRequestJson, checkRequestObject } from './lib/check-request.ts';
 import { runGhz } from './lib/ghz.ts';
 import type { GhzSummary } from './lib/ghz.ts';
-import { cpuPressureMeter, processCpuSeconds } from './lib/proc.ts';
+import { cpuPressureMeter, processCpuSeconds, runIfMain } from './lib/proc.ts';
 import { scrapeCounters } from './lib/prom.ts';
 import type { SidecarCounters } from './lib/prom.ts';
 import { checkOnce, startNoop, startSidecar } from './lib/servers.ts';
@@ -384,15 +384,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  // On Ctrl-C or a timeout's SIGTERM, exit through process.exit so ManagedProcess's exit hook
-  // kills every server this run started.
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(130));
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`check: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'check', main);

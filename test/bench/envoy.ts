@@ -28,7 +28,7 @@ import type { FortioSummary } from './lib/fortio.ts';
 import { withAuthzPort, withoutExtAuthz } from './lib/plain-envoy.ts';
 import { startNoop } from './lib/servers.ts';
 import type { EnvoyBootstrap } from '../../src/envoy/bootstrap.ts';
-import { cpuPressureMeter, processCpuSeconds } from './lib/proc.ts';
+import { cpuPressureMeter, processCpuSeconds, runIfMain } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { goTool } from './lib/tools.ts';
 
@@ -259,14 +259,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  // Exit through process.exit on signals so ManagedProcess's exit hook kills both Envoys and the sidecar.
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(130));
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`envoy: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'envoy', main);

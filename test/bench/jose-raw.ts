@@ -26,6 +26,7 @@ import type { CheckRequest } from '../../src/envoy/check-types.ts';
 import { Authenticator } from '../../src/token/authenticator.ts';
 import type { TokenConfig } from '../../src/token/config.ts';
 import { checkRequestObject } from './lib/check-request.ts';
+import { runIfMain } from './lib/proc.ts';
 
 export interface JoseRawResult {
   readonly verified: number;
@@ -128,12 +129,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ ...result, authn })}\n`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`jose-raw: ${(err as Error).message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'jose-raw', main);

@@ -17,6 +17,7 @@ import type { ArmRun, JoseRun, summarize } from './check.ts';
 import type { EnvoyRun, summarizeEnvoy } from './envoy.ts';
 import { fmt, median, verdict } from './lib/stats.ts';
 import { REPO_ROOT, goTool } from './lib/tools.ts';
+import { runIfMain } from './lib/proc.ts';
 
 export interface CheckFile {
   readonly settings: Readonly<Record<string, number | string | boolean>>;
@@ -230,9 +231,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`report: ${(err as Error).message}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, 'report', main);

@@ -71,3 +71,20 @@ export function cpuPressureMeter(): { pct(): number | undefined } {
     },
   };
 }
+
+/**
+ * Runs `main` when the module is the script node was started with. Signals exit through
+ * process.exit, so ManagedProcess's exit hook kills every child the run started; a failure
+ * prints `<name>: <stack>` and exits 1.
+ */
+export function runIfMain(moduleUrl: string, name: string, main: () => Promise<void>): void {
+  if (moduleUrl !== `file://${process.argv[1]}`) return;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(130));
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
