@@ -24,8 +24,8 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateBootstrap } from '../envoy/bootstrap.ts';
-import { allCrds } from '../k8s/manifests.ts';
 import { ManagedProcess } from './dev/child.ts';
+import { installCrds } from './dev/crds.ts';
 import { exitedReason, hostPort, startEnvoy } from './dev/envoy-process.ts';
 import { FhirServer } from './dev/fhir-server.ts';
 import { HttpsIssuer, makeIssuerCa } from './dev/https-issuer.ts';
@@ -210,10 +210,8 @@ interface Running {
 async function startAll(args: ClusterDevArgs, dir: string, stops: (() => Promise<unknown>)[], log: (m: string) => void): Promise<Running> {
   const timeout = 60_000;
   const kubectl = kubectlRunner(args.kubectl, args.kubeconfig);
-  const crdDir = path.join(REPO_ROOT, 'manifests/crds');
   log('installing CRDs and namespaces');
-  await kubectl(['apply', '--server-side', '-f', crdDir]);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...allCrds().map((c) => `crd/${c.metadata.name}`)]);
+  await installCrds(kubectl, REPO_ROOT);
   const objects = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CONTROL_NAMESPACE } },

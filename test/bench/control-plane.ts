@@ -6,8 +6,8 @@
  */
 import { join, resolve } from 'node:path';
 import { ManagedProcess } from '../../src/cli/dev/child.ts';
-import { allCrds } from '../../src/k8s/manifests.ts';
 import { freePort, startTestCluster } from '../e2e/cluster/harness.ts';
+import { installCrds } from '../../src/cli/dev/crds.ts';
 export { freePort };
 import type { TestCluster } from '../e2e/cluster/harness.ts';
 
@@ -17,13 +17,12 @@ export const LEASE_NS = 'fhirgate-system';
 /** The cluster with fhirgate's CRDs established and the given namespaces created. */
 export async function benchCluster(namespaces: readonly string[]): Promise<TestCluster> {
   const cluster = await startTestCluster((m) => process.stderr.write(`# ${m}\n`));
-  const must = async (args: string[]) => {
+  const must = async (args: readonly string[]) => {
     const r = await cluster.kubectl(args);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  await must(['apply', '--server-side', '-f', join(REPO, 'manifests/crds')]);
-  await must(['wait', '--for=condition=Established', '--timeout=60s', ...allCrds().map((c) => `crd/${c.metadata.name}`)]);
+  await installCrds(must, REPO);
   for (const ns of [LEASE_NS, ...namespaces]) await cluster.kubectl(['create', 'namespace', ns]);
   return cluster;
 }

@@ -7,7 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { BUILD_TIMEOUT_MS, clusterSkipReason, run, startTestCluster } from './harness.ts';
+import { waitForCrdsEstablished } from '../../../src/cli/dev/crds.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, kubectlOf, run, startTestCluster } from './harness.ts';
 import type { RunResult, TestCluster } from './harness.ts';
 
 /**
@@ -136,7 +137,7 @@ describe('real kube-apiserver test cluster', { skip: skipReason ?? false }, () =
 
   it('enforces a CRD CEL rule in the API server: rejects the violating object, stores the valid one', async () => {
     ok(await cluster.kubectl(['apply', '-f', '-'], { input: CRD }), 'applying the CRD');
-    ok(await cluster.kubectl(['wait', '--for=condition=Established', `crd/${CRD_NAME}`, '--timeout=60s']), 'waiting for the CRD');
+    await waitForCrdsEstablished(kubectlOf(cluster), [CRD_NAME]);
 
     const rejected = await applyOnce(cluster, probe('inverted', 5, 2));
     assert.notEqual(rejected.code, 0, `a violating object was accepted:\n${rejected.stdout}`);

@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import { Controller } from '../../../src/controller/controller.ts';
 import { kubeControllerApis } from '../../../src/controller/kube-apis.ts';
 import { loadKubeConfig } from '../../../src/k8s/client/index.ts';
-import { allCrds } from '../../../src/k8s/manifests.ts';
-import { BUILD_TIMEOUT_MS, clusterSkipReason, startTestCluster } from './harness.ts';
+import { installCrds } from '../../../src/cli/dev/crds.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, kubectlOf, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 
 const skipReason = clusterSkipReason();
 
 const REPO = join(import.meta.dirname, '../../..');
-const CRD_DIR = join(REPO, 'manifests/crds');
 const EXAMPLES = join(REPO, 'manifests/examples');
 const NS = 'ehr';
 const LEASE_NS = 'fhirgate-system';
@@ -72,10 +71,7 @@ describe('fhirgate-controller on the real API server', { skip: skipReason ?? fal
 
   before(async () => {
     cluster = await startTestCluster((m) => console.log(`# ${m}`));
-    const installed = await cluster.kubectl(['apply', '--server-side', '-f', CRD_DIR]);
-    assert.equal(installed.code, 0, installed.stderr);
-    const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...allCrds().map((c) => `crd/${c.metadata.name}`)]);
-    assert.equal(established.code, 0, established.stderr);
+    await installCrds(kubectlOf(cluster), REPO);
     for (const ns of [NS, LEASE_NS]) await cluster.kubectl(['create', 'namespace', ns]);
     const examples = await cluster.kubectl(['apply', '-f', EXAMPLES]);
     assert.equal(examples.code, 0, examples.stderr);

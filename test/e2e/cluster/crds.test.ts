@@ -6,13 +6,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { allCrds } from '../../../src/k8s/manifests.ts';
-import { BUILD_TIMEOUT_MS, clusterSkipReason, startTestCluster } from './harness.ts';
+import { installCrds } from '../../../src/cli/dev/crds.ts';
+import { BUILD_TIMEOUT_MS, clusterSkipReason, kubectlOf, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 
 const skipReason = clusterSkipReason();
 
-const CRD_DIR = join(import.meta.dirname, '../../../manifests/crds');
+const REPO = join(import.meta.dirname, '../../..');
+const CRD_DIR = join(REPO, 'manifests/crds');
 const NS = 'fhirgate-crd-e2e';
 const obj = (kind: string, name: string, spec: unknown) => JSON.stringify({ apiVersion: 'fhirgate.io/v1alpha1', kind, metadata: { name, namespace: NS }, spec });
 
@@ -27,10 +28,7 @@ describe('generated CRDs on the real API server', { skip: skipReason ?? false, t
 
   before(async () => {
     cluster = await startTestCluster((m) => console.log(`# ${m}`));
-    const installed = await cluster.kubectl(['apply', '--server-side', '-f', CRD_DIR]);
-    assert.equal(installed.code, 0, installed.stderr);
-    const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...allCrds().map((c) => `crd/${c.metadata.name}`)]);
-    assert.equal(established.code, 0, established.stderr);
+    await installCrds(kubectlOf(cluster), REPO);
     await cluster.kubectl(['create', 'namespace', NS]);
   });
 

@@ -27,9 +27,9 @@ import { resolveEnvoyBin } from '../../../src/cli/dev/stack.ts';
 import { probeHttp, waitFor } from '../../../src/cli/dev/wait.ts';
 import { generateBootstrap } from '../../../src/envoy/bootstrap.ts';
 import { isReasonCode, reasonInfo } from '../../../src/core/reasons.ts';
-import { allCrds } from '../../../src/k8s/manifests.ts';
 import { rawRequest, reasonOf } from '../harness.ts';
 import type { RawResponse } from '../harness.ts';
+import { installCrds } from '../../../src/cli/dev/crds.ts';
 import { BUILD_TIMEOUT_MS, clusterSkipReason, freePort, startTestCluster } from './harness.ts';
 import type { TestCluster } from './harness.ts';
 import { HttpsIssuer, makeIssuerCa } from '../../../src/cli/dev/https-issuer.ts';
@@ -37,7 +37,6 @@ import { HttpsIssuer, makeIssuerCa } from '../../../src/cli/dev/https-issuer.ts'
 const skipReason = clusterSkipReason();
 
 const REPO = join(import.meta.dirname, '../../..');
-const CRD_DIR = join(REPO, 'manifests/crds');
 const EXAMPLES = join(REPO, 'manifests/examples');
 const NS = 'ehr';
 const LEASE_NS = 'fhirgate-system';
@@ -146,8 +145,7 @@ describe('kubectl → controller → sidecar → Envoy, every component real', {
 
   before(async () => {
     cluster = await startTestCluster((m) => console.log(`# ${m}`));
-    await kubectl(['apply', '--server-side', '-f', CRD_DIR]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...allCrds().map((c) => `crd/${c.metadata.name}`)]);
+    await installCrds(kubectl, REPO);
     for (const ns of [NS, LEASE_NS]) await cluster.kubectl(['create', 'namespace', ns]);
     await cluster.kubectl(['create', 'serviceaccount', '-n', NS, SA]);
 

@@ -60,6 +60,15 @@ export function run(file: string, args: readonly string[], options: RunOptions =
  * Why the cluster cannot be built on this machine, or undefined when it can. Only missing
  * prerequisites count; a build that starts and fails is a test failure, not a skip.
  */
+/** The cluster's kubectl as a `Kubectl` (stdout, or a rejection naming stderr). */
+export function kubectlOf(cluster: Pick<TestCluster, 'kubectl'>): (args: readonly string[]) => Promise<string> {
+  return async (args) => {
+    const r = await cluster.kubectl(args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
 /** A port free on 127.0.0.1 right now (for processes that need a fixed port up front). */
 export async function freePort(): Promise<number> {
   const s = createServer();
