@@ -62,7 +62,7 @@ export interface PipelineDeps {
   readonly monotonic?: () => number;
 }
 
-const hr = (): number => Number(process.hrtime.bigint()) / 1e9;
+const hr = (): number => performance.now() / 1e3;
 
 export class CheckPipeline {
   readonly #deps: PipelineDeps;

@@ -36,6 +36,7 @@ export class Sidecar {
   readonly #grpc: AuthzGrpcServer;
   readonly #http: HttpEndpoints;
   readonly #policy: PolicyEngine | undefined;
+  readonly #pipeline: CheckPipeline;
   #stopping = false;
 
   /** Builds every part; nothing listens until start(). */
@@ -56,7 +57,7 @@ export class Sidecar {
     this.#authn = this.#subscriber !== undefined ? undefined : new Authenticator(opts.config.auth, authnDeps);
     this.#policy = this.#subscriber !== undefined ? undefined : initialPolicy(opts.config, opts.logger);
     const subscriber = this.#subscriber;
-    const pipeline = new CheckPipeline({
+    const pipeline = (this.#pipeline = new CheckPipeline({
       authenticator: subscriber ?? this.#authn!,
       authorizer: subscriber !== undefined ? () => subscriber.authorizer() : () => this.#policy,
       maxBodyBytes: opts.config.body.maxBytes,
@@ -71,7 +72,7 @@ export class Sidecar {
           }
         : {}),
       trace: (tp) => this.#recorder.startSpan(tp),
-    });
+    }));
     this.#grpc = new AuthzGrpcServer({
       address: opts.config.listen.grpc,
       handler: pipeline,
@@ -96,6 +97,11 @@ export class Sidecar {
   ready(): boolean {
     if (this.#subscriber !== undefined) return !this.#stopping && this.#subscriber.ready();
     return !this.#stopping && this.#policy !== undefined && this.#authn!.ready();
+  }
+
+  /** The Check pipeline the gRPC server calls (in-process benchmarks and tests call it directly). */
+  get pipeline(): CheckPipeline {
+    return this.#pipeline;
   }
 
   /** The controller subscriber (controller mode only), for status and tests. */

@@ -4,12 +4,13 @@
  * entry lives until min(exp, insertion + maxSeconds). A hit only skips signature and claim
  * verification: revocation and certificate binding are still checked by the caller every time.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from '../core/principal.ts';
 
 /** Hex SHA-256 of a token: the cache key, and safe to use as a correlation id. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot crypto.hash: about half the cost of createHash().update().digest() for a JWT.
+  return hash('sha256', token, 'hex');
 }
 
 interface Entry {

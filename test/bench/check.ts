@@ -17,6 +17,13 @@
  *
  *   node test/bench/check.ts --out DIR [--rounds 2] [--tokens 20000] [--cached-calls 30000]
  *        [--fixed-calls 5000] [--rps 500] [--concurrency 16]
+ *        [--arms noop,cached,cached-noaudit,uncached] [--phases max,fixed] [--cpu-prof DIR]
+ *        [--node-flags "--flag …"]
+ *
+ * --arms/--phases run a subset (for iterating on one figure; the report needs all of them), and
+ * --cpu-prof writes a V8 CPU profile of every server process into DIR (figures measured with the
+ * profiler on are inflated; use it to find where time goes, not to state results). --node-flags
+ * passes V8/Node flags to every server process (e.g. GC tuning experiments).
  *
  * Writes DIR/check.json.raw (results) and the (token-free) ghz reports as DIR/check-*.raw.
  */
@@ -29,7 +36,7 @@ import { BenchIssuer } from './lib/bench-issuer.ts';
 import { checkRequestJson, checkRequestObject } from './lib/check-request.ts';
 import { runGhz } from './lib/ghz.ts';
 import type { GhzSummary } from './lib/ghz.ts';
-import { cpuPressureMeter, processCpuSeconds, runIfMain } from './lib/proc.ts';
+import { cpuPressureMeter, processCpuSeconds, processSystemCpuSeconds, runIfMain } from './lib/proc.ts';
 import { scrapeCounters } from './lib/prom.ts';
 import type { SidecarCounters } from './lib/prom.ts';
 import { checkOnce, startNoop, startSidecar } from './lib/servers.ts';
@@ -47,6 +54,8 @@ export interface ArmRun {
   readonly ghz: GhzSummary;
   readonly cpuSeconds: number;
   readonly usPerCall: number;
+  /** The kernel's share of usPerCall (system time: syscalls, loopback networking, page cache). */
+  readonly sysUsPerCall?: number;
   /** Sidecar counter deltas over the measured run (undefined for the no-op server). */
   readonly counters: SidecarCounters | undefined;
   /** % of the run's wall time some task on the machine waited for a CPU (PSI); undefined without PSI. */
@@ -83,6 +92,23 @@ interface Settings {
   readonly fixedCalls: number;
   readonly rps: number;
   readonly concurrency: number;
+  readonly arms: readonly ArmId[];
+  readonly phases: readonly Phase[];
+  /** Directory for V8 CPU profiles of the server processes; undefined: no profiling. */
+  readonly cpuProf: string | undefined;
+  /** Extra Node/V8 flags for every server process. */
+  readonly nodeFlags: readonly string[];
+}
+
+const ALL_ARMS: readonly ArmId[] = ['noop', 'cached', 'cached-noaudit', 'uncached'];
+const ALL_PHASES: readonly Phase[] = ['max', 'fixed'];
+
+/** A comma-separated subset of `all`, in `all`'s order; throws on an unknown name. */
+export function subsetOption<T extends string>(v: string | undefined, name: string, all: readonly T[]): T[] {
+  if (v === undefined || v === '') return [...all];
+  const want = v.split(',').map((x) => x.trim());
+  for (const w of want) if (!(all as readonly string[]).includes(w)) throw new TypeError(`--${name}: unknown ${JSON.stringify(w)} (one of ${all.join(', ')})`);
+  return all.filter((a) => want.includes(a));
 }
 
 function intOption(v: string | undefined, name: string, min: number, max: number): number {
@@ -169,7 +195,9 @@ class CheckBench {
 
   async #start(arm: ArmId): Promise<RunningServer> {
     const cpu = this.#pin ? SERVER_CPU : undefined;
-    return arm === 'noop' ? startNoop(this.#work, cpu, MAX_BODY) : startSidecar(this.#work, cpu, this.#config(arm));
+    const nodeFlags = [...this.#s.nodeFlags];
+    if (this.#s.cpuProf !== undefined) nodeFlags.push('--cpu-prof', '--cpu-prof-dir', this.#s.cpuProf, '--cpu-prof-name', `${arm}-${Date.now()}.cpuprofile`);
+    return arm === 'noop' ? startNoop(this.#work, cpu, MAX_BODY, nodeFlags) : startSidecar(this.#work, cpu, this.#config(arm), nodeFlags);
   }
 
   /** One arm, one phase, in a fresh server process. */
@@ -194,6 +222,7 @@ class CheckBench {
       const calls = phase === 'fixed' ? s.fixedCalls : uncached ? s.tokens : s.cachedCalls;
       const c0 = server.metricsUrl === undefined ? undefined : await scrapeCounters(server.metricsUrl);
       const cpu0 = processCpuSeconds(server.pid);
+      const sys0 = processSystemCpuSeconds(server.pid);
       const pressure = cpuPressureMeter();
       const { summary, raw } = await runGhz(this.#ghz, {
         target: server.grpc,
@@ -205,6 +234,7 @@ class CheckBench {
         ...(cpu === undefined ? {} : { cpu }),
       });
       const cpuSeconds = processCpuSeconds(server.pid) - cpu0;
+      const sysSeconds = processSystemCpuSeconds(server.pid) - sys0;
       const pressurePct = pressure.pct();
       const c1 = server.metricsUrl === undefined ? undefined : await scrapeCounters(server.metricsUrl);
       writeFileSync(path.join(s.out, `check-r${round}-${arm}-${phase}.raw`), raw);
@@ -219,6 +249,7 @@ class CheckBench {
         ghz: summary,
         cpuSeconds,
         usPerCall: (cpuSeconds * 1e6) / summary.count,
+        sysUsPerCall: (sysSeconds * 1e6) / summary.count,
         counters,
         ...(pressurePct === undefined ? {} : { cpuPressurePct: pressurePct }),
         problems,
@@ -250,21 +281,21 @@ class CheckBench {
   }
 
   async run(): Promise<void> {
-    const arms: ArmId[] = ['noop', 'cached', 'cached-noaudit', 'uncached'];
+    const arms = this.#s.arms;
     for (let round = 1; round <= this.#s.rounds; round++) {
       // Alternate the order (ABBA) so a drifting background load does not favour one arm.
       const order = round % 2 === 1 ? arms : [...arms].reverse();
-      for (const phase of ['max', 'fixed'] as const) {
+      for (const phase of this.#s.phases) {
         for (const arm of order) {
           if (phase === 'fixed' && arm === 'cached-noaudit') continue;
           process.stderr.write(`check: round ${round} ${arm} ${phase}\n`);
           const r = await this.runArm(round, arm, phase);
           this.runs.push(r);
           process.stderr.write(
-            `check:   ${r.usPerCall.toFixed(1)} µs CPU/call, ${r.ghz.rps.toFixed(0)} calls/s, p50 ${r.ghz.p50Ms.toFixed(2)} ms, p99 ${r.ghz.p99Ms.toFixed(2)} ms, CPU pressure ${r.cpuPressurePct?.toFixed(0) ?? '?'}%${r.problems.length > 0 ? ` INVALID: ${r.problems.join('; ')}` : ''}\n`,
+            `check:   ${r.usPerCall.toFixed(1)} µs CPU/call (${r.sysUsPerCall?.toFixed(1) ?? '?'} in the kernel), ${r.ghz.rps.toFixed(0)} calls/s, p50 ${r.ghz.p50Ms.toFixed(2)} ms, p99 ${r.ghz.p99Ms.toFixed(2)} ms, CPU pressure ${r.cpuPressurePct?.toFixed(0) ?? '?'}%${r.problems.length > 0 ? ` INVALID: ${r.problems.join('; ')}` : ''}\n`,
           );
         }
-        if (phase === 'max') {
+        if (phase === 'max' && arms.includes('uncached')) {
           const j = await this.runJose(round);
           this.jose.push(j);
           process.stderr.write(
@@ -343,6 +374,10 @@ async function main(): Promise<void> {
       'fixed-calls': { type: 'string', default: '5000' },
       rps: { type: 'string', default: '500' },
       concurrency: { type: 'string', default: '16' },
+      arms: { type: 'string' },
+      phases: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'node-flags': { type: 'string' },
     },
     strict: true,
   });
@@ -356,7 +391,12 @@ async function main(): Promise<void> {
     fixedCalls: intOption(values['fixed-calls'], 'fixed-calls', 100, 200_000),
     rps: intOption(values.rps, 'rps', 1, 100_000),
     concurrency: intOption(values.concurrency, 'concurrency', 1, 256),
+    arms: subsetOption(values.arms, 'arms', ALL_ARMS),
+    phases: subsetOption(values.phases, 'phases', ALL_PHASES),
+    cpuProf: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
+    nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter((f) => f !== ''),
   };
+  for (const f of s.nodeFlags) if (!f.startsWith('--')) throw new TypeError(`--node-flags: ${JSON.stringify(f)} is not a flag`);
   if (s.fixedCalls > s.tokens) throw new TypeError('--fixed-calls must not exceed --tokens (each uncached call needs a new token)');
   mkdirSync(s.out, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'fhirgate-bench-check-'));

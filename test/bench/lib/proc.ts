@@ -27,6 +27,12 @@ export function clockTicksPerSecond(): number {
  * parentheses and may itself contain spaces or ')', so fields are counted from the last ')'.
  */
 export function parseStatTicks(stat: string): number {
+  const { user, system } = parseStatSplit(stat);
+  return user + system;
+}
+
+/** utime and stime (ticks) separately, from the text of /proc/<pid>/stat. */
+export function parseStatSplit(stat: string): { user: number; system: number } {
   const close = stat.lastIndexOf(')');
   if (close === -1) throw new Error('unexpected /proc stat format');
   // After ") " come fields 3.. (state, ppid, …); utime and stime are fields 14 and 15.
@@ -34,7 +40,12 @@ export function parseStatTicks(stat: string): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('unexpected /proc stat format');
-  return utime + stime;
+  return { user: utime, system: stime };
+}
+
+/** CPU seconds the process has spent in the kernel (stime) so far. */
+export function processSystemCpuSeconds(pid: number): number {
+  return parseStatSplit(readFileSync(`/proc/${pid}/stat`, 'utf8')).system / clockTicksPerSecond();
 }
 
 /** CPU seconds (user + system) the process has used so far. */

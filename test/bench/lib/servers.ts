@@ -39,8 +39,15 @@ function exited(p: ManagedProcess): string | undefined {
   return s === undefined ? undefined : `${p.name} exited (${String(s.code ?? s.signal)}): ${p.output().split('\n').slice(-10).join('\n')}`;
 }
 
-async function launch(name: string, script: string, args: string[], addressFile: string, cpu: number | undefined): Promise<{ proc: ManagedProcess; grpc: string; http: string | undefined }> {
-  const [cmd, argv] = pinned(cpu, process.execPath, [script, ...args]);
+async function launch(
+  name: string,
+  script: string,
+  args: string[],
+  addressFile: string,
+  cpu: number | undefined,
+  nodeFlags: readonly string[],
+): Promise<{ proc: ManagedProcess; grpc: string; http: string | undefined }> {
+  const [cmd, argv] = pinned(cpu, process.execPath, [...nodeFlags, script, ...args]);
   const proc = ManagedProcess.spawn(name, cmd, argv, { cwd: REPO_ROOT });
   try {
     const addr = await waitFor(() => readAddressFile(addressFile), { what: `${name} address file`, timeoutMs: READY_MS, abortIf: () => exited(proc) });
@@ -57,7 +64,8 @@ function handle(name: string, proc: ManagedProcess, grpcAddr: string, metricsUrl
   return { name, pid, grpc: grpcAddr, metricsUrl, stop: async () => void (await proc.stop(5000)) };
 }
 
-export async function startNoop(workDir: string, cpu: number | undefined, maxBodyBytes: number): Promise<RunningServer> {
+/** `nodeFlags` go before the script (e.g. --cpu-prof). */
+export async function startNoop(workDir: string, cpu: number | undefined, maxBodyBytes: number, nodeFlags: readonly string[] = []): Promise<RunningServer> {
   const addressFile = path.join(workDir, `noop-${Date.now()}.json`);
   const { proc, grpc: addr } = await launch(
     'noop-server',
@@ -65,12 +73,18 @@ export async function startNoop(workDir: string, cpu: number | undefined, maxBod
     ['--address-file', addressFile, '--max-body-bytes', String(maxBodyBytes)],
     addressFile,
     cpu,
+    nodeFlags,
   );
   return handle('noop-server', proc, addr, undefined);
 }
 
 /** Start fhirgate-authz with `config` (its listen.addressFile is overwritten here). */
-export async function startSidecar(workDir: string, cpu: number | undefined, config: Record<string, unknown>): Promise<RunningServer> {
+export async function startSidecar(
+  workDir: string,
+  cpu: number | undefined,
+  config: Record<string, unknown>,
+  nodeFlags: readonly string[] = [],
+): Promise<RunningServer> {
   const stamp = Date.now();
   const addressFile = path.join(workDir, `authz-${stamp}.json`);
   const configFile = path.join(workDir, `authz-${stamp}.config.json`);
@@ -82,6 +96,7 @@ export async function startSidecar(workDir: string, cpu: number | undefined, con
     ['--config', configFile],
     addressFile,
     cpu,
+    nodeFlags,
   );
   try {
     await waitFor(async () => ((await probeHttp(`http://${http ?? ''}/readyz`))?.status === 200 ? true : undefined), {

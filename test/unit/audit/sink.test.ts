@@ -72,7 +72,7 @@ test('FileSink drops and counts events once the buffer is full, without blocking
     const path = join(dir, 'audit.jsonl');
     const rec = dropRecorder();
     const sink = await FileSink.open(path, { maxBufferedEvents: 2, onDrop: rec.onDrop });
-    // All writes happen before the first append completes: 2 fit (1 in flight + 1 queued), 3 drop.
+    // All writes happen before anything is written: 2 fit (batched), 3 drop.
     for (let i = 0; i < 5; i++) sink.write(event(i));
     assert.equal(sink.dropped, 3);
     assert.equal(sink.buffered, 2);
@@ -152,12 +152,12 @@ function manualStream(): AuditStream & { chunks: string[]; complete: (err?: Erro
   return s;
 }
 
-test('StdoutSink writes the JSON lines of one event-loop turn in one write; flush waits for the stream', async () => {
+test('StdoutSink writes a batch of JSON lines in one write; flush waits for the stream', async () => {
   const stream = manualStream();
   const sink = new StdoutSink({ stream });
   sink.write(event(1));
   sink.write(event(2));
-  assert.equal(stream.chunks.length, 0, 'batched until the turn ends (or flush)');
+  assert.equal(stream.chunks.length, 0, 'batched until the batch is due (or flush)');
   let flushed = false;
   const f = sink.flush().then(() => {
     flushed = true;
@@ -173,14 +173,52 @@ test('StdoutSink writes the JSON lines of one event-loop turn in one write; flus
   assert.equal(flushed, true);
 });
 
-test('StdoutSink flushes a batch by itself at the end of the event-loop turn', async () => {
+test('StdoutSink writes a batch by itself batchDelayMs after its first event', async () => {
   const stream = manualStream();
-  const sink = new StdoutSink({ stream });
+  const sink = new StdoutSink({ stream, batchDelayMs: 5 });
   sink.write(event(1));
   await new Promise((r) => setImmediate(r));
-  assert.equal(stream.chunks.length, 1);
+  assert.equal(stream.chunks.length, 0, 'not before the delay');
+  await new Promise((r) => setTimeout(r, 30));
+  sink.write(event(2));
+  assert.equal(stream.chunks.length, 1, 'the first batch went out on its timer; the second waits for its own');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(stream.chunks.length, 2);
+  stream.complete();
   stream.complete();
   await sink.close();
+});
+
+test('StdoutSink writes a batch as soon as it reaches batchBytes', () => {
+  const stream = manualStream();
+  const one = JSON.stringify(event(1)).length + 1;
+  const sink = new StdoutSink({ stream, batchBytes: one * 3, batchDelayMs: 60_000 });
+  sink.write(event(1));
+  sink.write(event(2));
+  assert.equal(stream.chunks.length, 0);
+  sink.write(event(3));
+  assert.equal(stream.chunks.length, 1, 'full batch written at once, without waiting for the timer');
+  assert.equal((stream.chunks[0] ?? '').split('\n').length, 4);
+  stream.complete();
+});
+
+test('FileSink writes batches by itself (size or delay), in order, and flush waits for the write', async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, 'audit.jsonl');
+    const sink = await FileSink.open(path, { batchDelayMs: 5, batchBytes: 4096 });
+    for (let i = 0; i < 200; i++) sink.write(event(i));
+    assert.ok(sink.buffered > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sink.buffered, 0, 'every batch written without a flush');
+    const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(lines.map((l) => (JSON.parse(l) as AuditEvent).requestId), Array.from({ length: 200 }, (_, i) => `req-${i}`));
+    await sink.close();
+  });
+});
+
+test('LineBatcher options are checked', () => {
+  assert.throws(() => new StdoutSink({ stream: manualStream(), batchBytes: 0 }), /batchBytes/);
+  assert.throws(() => new StdoutSink({ stream: manualStream(), batchDelayMs: -1 }), /batchDelayMs/);
 });
 
 test('StdoutSink drops and counts when the stream is backed up, and on write errors', async () => {
