@@ -48,14 +48,10 @@ export function ingest(check: CheckRequest, limits: IngestLimits = DEFAULT_INGES
   if (hash !== -1 || path.includes('#')) return fail('request_path_invalid');
   if (rawQuery === '' && typeof http.query === 'string' && http.query !== '') rawQuery = http.query;
 
-  const headerLines = collectHeaders(http.header_map?.headers, http.headers);
-  if (headerLines === undefined || headerLines.length > limits.maxHeaders) return fail('request_header_invalid');
-
   const headers = new Map<string, string>();
   const duplicates = new Set<string>();
-  for (const [name, value] of headerLines) {
-    if (headers.has(name)) duplicates.add(name);
-    else headers.set(name, value);
+  if (!collectHeaders(http.header_map?.headers, http.headers, headers, duplicates, limits.maxHeaders)) {
+    return fail('request_header_invalid');
   }
 
   const body = bodyBytes(http.raw_body, http.body);
@@ -88,30 +84,51 @@ export function ingest(check: CheckRequest, limits: IngestLimits = DEFAULT_INGES
   return { ok: true, request };
 }
 
-/** Header lines as [lower-case name, value]; undefined when a line is malformed. */
+/**
+ * Fills `headers` (first value of each lower-case name) and `duplicates` (names seen again) from
+ * Envoy's raw header lines, or else from its joined header map. false when a line is malformed or
+ * there are more than `max` lines. Writes straight into the map: no intermediate list per request.
+ */
 function collectHeaders(
   raw: HeaderValue[] | undefined,
   map: Record<string, string> | undefined,
-): Array<[string, string]> | undefined {
-  const out: Array<[string, string]> = [];
+  headers: Map<string, string>,
+  duplicates: Set<string>,
+  max: number,
+): boolean {
+  const add = (key: string, value: string): void => {
+    if (headers.has(key)) duplicates.add(key);
+    else headers.set(key, value);
+  };
   if (Array.isArray(raw) && raw.length > 0) {
+    if (raw.length > max) return false;
     for (const h of raw) {
-      const key = typeof h?.key === 'string' ? h.key.toLowerCase() : '';
-      if (key === '') return undefined;
-      let value: string;
-      if (h.raw_value !== undefined && h.raw_value.length > 0) value = h.raw_value.toString('latin1');
-      else value = typeof h.value === 'string' ? h.value : '';
-      out.push([key, value]);
+      const key = typeof h?.key === 'string' ? lower(h.key) : '';
+      if (key === '') return false;
+      const rv = h.raw_value;
+      add(key, rv !== undefined && rv.length > 0 ? rv.toString('latin1') : typeof h.value === 'string' ? h.value : '');
     }
-    return out;
+    return true;
   }
   if (map !== undefined && map !== null && typeof map === 'object') {
-    for (const [k, v] of Object.entries(map)) {
-      if (typeof v !== 'string' || k === '') return undefined;
-      out.push([k.toLowerCase(), v]);
+    const keys = Object.keys(map);
+    if (keys.length > max) return false;
+    for (const k of keys) {
+      const v = map[k];
+      if (typeof v !== 'string' || k === '') return false;
+      add(lower(k), v);
     }
   }
-  return out;
+  return true;
+}
+
+/** Envoy sends names lower-cased already: skip the copy then. */
+function lower(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return name.toLowerCase();
+  }
+  return name;
 }
 
 function bodyBytes(raw: Buffer | undefined, text: string | undefined): Uint8Array | undefined {

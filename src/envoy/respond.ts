@@ -46,6 +46,17 @@ export function headersToStrip(clientHeaderNames: Iterable<string>): string[] {
   return out;
 }
 
+/** One upstream header we set, replacing any value the client sent. */
+function overwrite(key: string, value: string): HeaderValueOption {
+  return { header: { key: safeHeaderName(key), value: safeHeaderValue(value) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+/** Added to every allowed response: PHI must not sit in shared caches. */
+const ALLOW_RESPONSE_HEADERS: readonly HeaderValueOption[] = Object.freeze([overwrite('cache-control', 'no-store')]);
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_PAIRS: ReadonlyArray<{ key: string; value: string }> = Object.freeze([]);
+const ALLOWED = str('allowed');
+
 export function toCheckResponse(
   decision: Decision,
   requestId: string,
@@ -53,28 +64,25 @@ export function toCheckResponse(
   opts: RespondOptions = DEFAULT_RESPOND_OPTIONS,
 ): CheckResponse {
   if (decision.kind === 'deny') return denied(decision, requestId, opts);
-  const set = (key: string, value: string): HeaderValueOption => ({
-    header: { key: safeHeaderName(key), value: safeHeaderValue(value) },
-    append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
-  });
   const clientId = decision.principal?.clientId ?? '';
-  const upstream: HeaderValueOption[] = [set('x-fhirgate-rule', decision.rule)];
-  if (clientId !== '') upstream.push(set('x-fhirgate-client-id', clientId));
-  for (const [k, v] of decision.upstreamHeaders) upstream.push(set(k, v));
+  const upstream: HeaderValueOption[] = [overwrite('x-fhirgate-rule', decision.rule)];
+  if (clientId !== '') upstream.push(overwrite('x-fhirgate-client-id', clientId));
+  for (const [k, v] of decision.upstreamHeaders) upstream.push(overwrite(k, v));
+  const { set, remove } = decision.query;
   return {
     status: { code: GRPC_OK },
     ok_response: {
       headers: upstream,
       headers_to_remove: headersToStrip(clientHeaderNames),
-      response_headers_to_add: [set('cache-control', 'no-store')],
-      query_parameters_to_set: decision.query.set.map(([key, value]) => ({ key: encodeQueryComponent(key), value: encodeQueryComponent(value) })),
-      query_parameters_to_remove: decision.query.remove.map(encodeQueryComponent),
+      response_headers_to_add: ALLOW_RESPONSE_HEADERS as HeaderValueOption[],
+      query_parameters_to_set: set.length === 0 ? (NO_PAIRS as Array<{ key: string; value: string }>) : set.map(([key, value]) => ({ key: encodeQueryComponent(key), value: encodeQueryComponent(value) })),
+      query_parameters_to_remove: remove.length === 0 ? (NO_STRINGS as string[]) : remove.map(encodeQueryComponent),
     },
     dynamic_metadata: {
       fields: {
         client_id: str(clientId === '' ? 'unknown' : clientId),
         rule: str(decision.rule),
-        reason: str('allowed'),
+        reason: ALLOWED,
         break_glass: { boolValue: decision.breakGlass },
       },
     },

@@ -10,6 +10,7 @@
  * sidecar processes spent per request.
  *
  *   node test/bench/envoy.ts --out DIR [--rounds 2] [--qps 500] [--seconds 20] [--connections 8]
+ *        [--authz-node-flags="--flag …"]   (default: AUTHZ_NODE_FLAGS, what production runs)
  *
  * Writes DIR/envoy.json.raw (results) and fortio's results (token redacted) as DIR/envoy-*.raw.
  */
@@ -54,6 +55,7 @@ interface Settings {
   readonly qps: number;
   readonly seconds: number;
   readonly connections: number;
+  readonly authzNodeFlags: readonly string[] | undefined;
 }
 
 interface Arm {
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       qps: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '20' },
       connections: { type: 'string', default: '8' },
+      'authz-node-flags': { type: 'string' },
     },
     strict: true,
   });
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
     qps: int(values.qps, 'qps', 1, 20_000),
     seconds: int(values.seconds, 'seconds', 1, 600),
     connections: int(values.connections, 'connections', 1, 256),
+    authzNodeFlags: values['authz-node-flags']?.split(/\s+/).filter((f) => f !== ''),
   };
   mkdirSync(s.out, { recursive: true });
   const fortio = goTool('fortio');
@@ -187,7 +191,13 @@ async function main(): Promise<void> {
   let stack: Stack | undefined;
   const extra: Array<{ stop(): Promise<unknown> }> = [];
   try {
-    stack = await startStack({ workDir: work, envoyBin, authzLogLevel: 'warn', envoyLogLevel: 'warn' });
+    stack = await startStack({
+      workDir: work,
+      envoyBin,
+      authzLogLevel: 'warn',
+      envoyLogLevel: 'warn',
+      ...(s.authzNodeFlags === undefined ? {} : { authzNodeFlags: s.authzNodeFlags }),
+    });
     const plain = await startSiblingEnvoy('plain', withoutExtAuthz(stack.bootstrap, path.join(work, 'access-plain.log')), work, envoyBin);
     extra.push(plain.proc);
     const noop = await startNoop(work, undefined, 65536);

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateBootstrap } from '../../envoy/bootstrap.ts';
 import type { EnvoyBootstrap } from '../../envoy/bootstrap.ts';
+import { AUTHZ_NODE_FLAGS } from '../../authz/node-flags.ts';
 import { ManagedProcess } from './child.ts';
 import { exitedReason, hostPort, startEnvoy } from './envoy-process.ts';
 import { FhirServer } from './fhir-server.ts';
@@ -54,6 +55,8 @@ export interface StackOptions {
   readonly readyTimeoutMs?: number;
   readonly envoyLogLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   readonly authzLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Node/V8 flags for the fhirgate-authz process; default AUTHZ_NODE_FLAGS (benchmarks vary them). */
+  readonly authzNodeFlags?: readonly string[];
   /** Output lines of the child processes (both streams). */
   readonly onOutput?: (source: 'authz' | 'envoy', line: string) => void;
 }
@@ -148,7 +151,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const sidecar = ManagedProcess.spawn(
       'fhirgate-authz',
       process.execPath,
-      [path.join(REPO_ROOT, 'cmd/fhirgate-authz.ts'), '--config', files.sidecarConfig],
+      [...(opts.authzNodeFlags ?? AUTHZ_NODE_FLAGS), path.join(REPO_ROOT, 'cmd/fhirgate-authz.ts'), '--config', files.sidecarConfig],
       { cwd: REPO_ROOT, ...(opts.onOutput === undefined ? {} : { onLine: (l) => opts.onOutput?.('authz', l) }) },
     );
     stops.push(() => sidecar.stop());
