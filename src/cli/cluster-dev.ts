@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { AUTHZ_NODE_FLAGS } from '../authz/node-flags.ts';
 import { generateBootstrap } from '../envoy/bootstrap.ts';
 import { ManagedProcess } from './dev/child.ts';
 import { installCrds } from './dev/crds.ts';
@@ -271,7 +272,7 @@ async function startAll(args: ClusterDevArgs, dir: string, stops: (() => Promise
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   log('starting fhirgate-authz (controller mode)');
-  const sidecar = ManagedProcess.spawn('fhirgate-authz', process.execPath, [path.join(REPO_ROOT, 'cmd/fhirgate-authz.ts'), '--config', configFile], {
+  const sidecar = ManagedProcess.spawn('fhirgate-authz', process.execPath, [...AUTHZ_NODE_FLAGS, path.join(REPO_ROOT, 'cmd/fhirgate-authz.ts'), '--config', configFile], {
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.caFile },
     onLine: (l) => log(`[authz] ${l}`),

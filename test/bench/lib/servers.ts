@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ManagedProcess } from '../../../src/cli/dev/child.ts';
 import { probeHttp, waitFor } from '../../../src/cli/dev/wait.ts';
+import { AUTHZ_NODE_FLAGS } from '../../../src/authz/node-flags.ts';
 import { clientConstructor } from '../../../src/envoy/proto.ts';
 import { REPO_ROOT, pinned } from './tools.ts';
 
@@ -96,7 +97,8 @@ export async function startSidecar(
     ['--config', configFile],
     addressFile,
     cpu,
-    nodeFlags,
+    // What production runs with, then the benchmark's own (e.g. --cpu-prof).
+    [...AUTHZ_NODE_FLAGS, ...nodeFlags],
   );
   try {
     await waitFor(async () => ((await probeHttp(`http://${http ?? ''}/readyz`))?.status === 200 ? true : undefined), {
