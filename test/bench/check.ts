@@ -2,7 +2,8 @@
 /**
  * The Check benchmark: ghz against envoy.service.auth.v3.Authorization/Check, side by side in one
  * run, for
- *   - noop       a grpc-js server whose handler does nothing (the transport floor);
+ *   - noop       a grpc-js server whose handler does nothing (the transport floor, stock codec);
+ *   - noop-codec the same no-op with fhirgate's hand-written codec (src/envoy/codec.ts);
  *   - cached     fhirgate-authz, one token reused (every call a verified-token cache hit);
  *   - cached-noaudit  the same with the audit sink off (how much of the cost is the audit event);
  *   - uncached   fhirgate-authz, every call a token it has never seen (RS256 verify each time);
@@ -44,7 +45,7 @@ import type { RunningServer } from './lib/servers.ts';
 import { median } from './lib/stats.ts';
 import { REPO_ROOT, canPin, goTool, pinned, runTool } from './lib/tools.ts';
 
-export type ArmId = 'noop' | 'cached' | 'cached-noaudit' | 'uncached';
+export type ArmId = 'noop' | 'noop-codec' | 'cached' | 'cached-noaudit' | 'uncached';
 export type Phase = 'max' | 'fixed';
 
 export interface ArmRun {
@@ -100,7 +101,7 @@ interface Settings {
   readonly nodeFlags: readonly string[];
 }
 
-const ALL_ARMS: readonly ArmId[] = ['noop', 'cached', 'cached-noaudit', 'uncached'];
+const ALL_ARMS: readonly ArmId[] = ['noop', 'noop-codec', 'cached', 'cached-noaudit', 'uncached'];
 const ALL_PHASES: readonly Phase[] = ['max', 'fixed'];
 
 /** A comma-separated subset of `all`, in `all`'s order; throws on an unknown name. */
@@ -119,7 +120,7 @@ function intOption(v: string | undefined, name: string, min: number, max: number
 
 /** What the counters must show for a measured run of `calls` calls of this arm. */
 export function counterProblems(arm: ArmId, calls: number, d: SidecarCounters | undefined): string[] {
-  if (arm === 'noop') return [];
+  if (arm === 'noop' || arm === 'noop-codec') return [];
   if (d === undefined) return ['no sidecar counters'];
   const p: string[] = [];
   if (d.allowed !== calls) p.push(`allowed ${d.allowed} of ${calls} calls`);
@@ -197,7 +198,8 @@ class CheckBench {
     const cpu = this.#pin ? SERVER_CPU : undefined;
     const nodeFlags = [...this.#s.nodeFlags];
     if (this.#s.cpuProf !== undefined) nodeFlags.push('--cpu-prof', '--cpu-prof-dir', this.#s.cpuProf, '--cpu-prof-name', `${arm}-${Date.now()}.cpuprofile`);
-    return arm === 'noop' ? startNoop(this.#work, cpu, MAX_BODY, nodeFlags) : startSidecar(this.#work, cpu, this.#config(arm), nodeFlags);
+    if (arm === 'noop' || arm === 'noop-codec') return startNoop(this.#work, cpu, MAX_BODY, nodeFlags, arm === 'noop' ? 'protobufjs' : 'fhirgate');
+    return startSidecar(this.#work, cpu, this.#config(arm), nodeFlags);
   }
 
   /** One arm, one phase, in a fresh server process. */
@@ -287,7 +289,7 @@ class CheckBench {
       const order = round % 2 === 1 ? arms : [...arms].reverse();
       for (const phase of this.#s.phases) {
         for (const arm of order) {
-          if (phase === 'fixed' && arm === 'cached-noaudit') continue;
+          if (phase === 'fixed' && (arm === 'cached-noaudit' || arm === 'noop-codec')) continue;
           process.stderr.write(`check: round ${round} ${arm} ${phase}\n`);
           const r = await this.runArm(round, arm, phase);
           this.runs.push(r);
@@ -319,6 +321,8 @@ class CheckBench {
 export function summarize(result: CheckBenchResult): {
   arms: Array<{ arm: ArmId; phase: Phase; usPerCall: number; perCore: number; rps: number; p50Ms: number; p99Ms: number; runs: number }>;
   cachedOverNoop: number;
+  /** The same against the no-op that shares fhirgate's codec (NaN when that arm did not run). */
+  cachedOverNoopCodec: number;
   uncachedOverJose: number;
   joseRate: number;
   authnUsPerToken: number;
@@ -326,7 +330,7 @@ export function summarize(result: CheckBenchResult): {
   const valid = result.runs.filter((r) => r.problems.length === 0);
   const arms: ReturnType<typeof summarize>['arms'] = [];
   for (const phase of ['max', 'fixed'] as const) {
-    for (const arm of ['noop', 'cached', 'cached-noaudit', 'uncached'] as const) {
+    for (const arm of ALL_ARMS) {
       const rs = valid.filter((r) => r.arm === arm && r.phase === phase);
       if (rs.length === 0) continue;
       const us = median(rs.map((r) => r.usPerCall));
@@ -348,11 +352,14 @@ export function summarize(result: CheckBenchResult): {
   };
   const us = (round: number, arm: ArmId): number | undefined =>
     valid.find((r) => r.round === round && r.arm === arm && r.phase === 'max')?.usPerCall;
-  const cachedOverNoop = perRound((round) => {
-    const c = us(round, 'cached');
-    const n = us(round, 'noop');
-    return c === undefined || n === undefined ? undefined : c / n;
-  });
+  const ratio = (num: ArmId, den: ArmId): number =>
+    perRound((round) => {
+      const c = us(round, num);
+      const n = us(round, den);
+      return c === undefined || n === undefined ? undefined : c / n;
+    });
+  const cachedOverNoop = ratio('cached', 'noop');
+  const cachedOverNoopCodec = ratio('cached', 'noop-codec');
   const uncachedOverJose = perRound((round) => {
     const u = us(round, 'uncached');
     const j = result.jose.find((x) => x.round === round)?.perCpuSecond;
@@ -360,7 +367,7 @@ export function summarize(result: CheckBenchResult): {
   });
   const joseRate = result.jose.length === 0 ? Number.NaN : median(result.jose.map((j) => j.perCpuSecond));
   const authn = result.jose.map((j) => j.authnUsPerToken).filter((x): x is number => typeof x === 'number');
-  return { arms, cachedOverNoop, uncachedOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
+  return { arms, cachedOverNoop, cachedOverNoopCodec, uncachedOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
 }
 
 async function main(): Promise<void> {

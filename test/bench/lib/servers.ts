@@ -65,13 +65,19 @@ function handle(name: string, proc: ManagedProcess, grpcAddr: string, metricsUrl
   return { name, pid, grpc: grpcAddr, metricsUrl, stop: async () => void (await proc.stop(5000)) };
 }
 
-/** `nodeFlags` go before the script (e.g. --cpu-prof). */
-export async function startNoop(workDir: string, cpu: number | undefined, maxBodyBytes: number, nodeFlags: readonly string[] = []): Promise<RunningServer> {
+/** `nodeFlags` go before the script (e.g. --cpu-prof); `codec` see noop-server.ts. */
+export async function startNoop(
+  workDir: string,
+  cpu: number | undefined,
+  maxBodyBytes: number,
+  nodeFlags: readonly string[] = [],
+  codec: 'protobufjs' | 'fhirgate' = 'protobufjs',
+): Promise<RunningServer> {
   const addressFile = path.join(workDir, `noop-${Date.now()}.json`);
   const { proc, grpc: addr } = await launch(
     'noop-server',
     path.join(REPO_ROOT, 'test/bench/noop-server.ts'),
-    ['--address-file', addressFile, '--max-body-bytes', String(maxBodyBytes)],
+    ['--address-file', addressFile, '--max-body-bytes', String(maxBodyBytes), '--codec', codec],
     addressFile,
     cpu,
     nodeFlags,
