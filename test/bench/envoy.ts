@@ -30,6 +30,7 @@ import { withAuthzPort, withoutExtAuthz } from './lib/plain-envoy.ts';
 import { startNoop } from './lib/servers.ts';
 import type { EnvoyBootstrap } from '../../src/envoy/bootstrap.ts';
 import { cpuPressureMeter, processCpuSeconds, runIfMain } from './lib/proc.ts';
+import { scrapeGc } from './lib/prom.ts';
 import { median } from './lib/stats.ts';
 import { goTool } from './lib/tools.ts';
 
@@ -44,6 +45,8 @@ export interface EnvoyRun {
   readonly sidecarUsPerRequest: number | undefined;
   /** % of the run's wall time some task on the machine waited for a CPU (PSI); undefined without PSI. */
   readonly cpuPressurePct?: number;
+  /** fhirgate arm: the sidecar's GC pauses during the run (count and total ms, young and old generation). */
+  readonly sidecarGc?: { minorCount: number; minorMs: number; majorCount: number; majorMs: number };
   /** Requests the FHIR server received per client request (above 1: the sidecar's own lookups). */
   readonly upstreamPerRequest?: number;
   readonly problems: readonly string[];
@@ -236,10 +239,12 @@ async function main(): Promise<void> {
         const a0 = processCpuSeconds(sidecarPid);
         const pressure = cpuPressureMeter();
         const upstream0 = stack.fhir.requestCount;
+        const gc0 = arm === 'fhirgate' ? await scrapeGc(`${stack.authzHttpUrl}/metrics`) : undefined;
         const { summary, raw } = await runFortio(fortio, load(arm, s.seconds));
         const envoyCpu = processCpuSeconds(arms[arm].envoyPid) - e0;
         const sidecarCpu = processCpuSeconds(sidecarPid) - a0;
         const pressurePct = pressure.pct();
+        const gc1 = gc0 === undefined ? undefined : await scrapeGc(`${stack.authzHttpUrl}/metrics`);
         const upstreamPerRequest = (stack.fhir.requestCount - upstream0) / summary.count;
         writeFileSync(path.join(s.out, `envoy-r${round}-${arm}.raw`), raw);
         const r: EnvoyRun = {
@@ -250,11 +255,21 @@ async function main(): Promise<void> {
           sidecarUsPerRequest: arm === 'fhirgate' ? (sidecarCpu * 1e6) / summary.count : undefined,
           ...(pressurePct === undefined ? {} : { cpuPressurePct: pressurePct }),
           upstreamPerRequest,
+          ...(gc0 === undefined || gc1 === undefined
+            ? {}
+            : {
+                sidecarGc: {
+                  minorCount: gc1.minorCount - gc0.minorCount,
+                  minorMs: (gc1.minorSeconds - gc0.minorSeconds) * 1e3,
+                  majorCount: gc1.majorCount - gc0.majorCount,
+                  majorMs: (gc1.majorSeconds - gc0.majorSeconds) * 1e3,
+                },
+              }),
           problems: envoyProblems(summary),
         };
         runs.push(r);
         process.stderr.write(
-          `envoy:   p50 ${summary.p50Ms.toFixed(3)} ms, p99 ${summary.p99Ms.toFixed(3)} ms, ${summary.actualQps.toFixed(0)} qps, CPU pressure ${pressurePct?.toFixed(0) ?? '?'}%, upstream requests/request ${upstreamPerRequest.toFixed(2)}${r.problems.length > 0 ? ` INVALID: ${r.problems.join('; ')}` : ''}\n`,
+          `envoy:   p50 ${summary.p50Ms.toFixed(3)} ms, p99 ${summary.p99Ms.toFixed(3)} ms, ${summary.actualQps.toFixed(0)} qps, CPU pressure ${pressurePct?.toFixed(0) ?? '?'}%, upstream requests/request ${upstreamPerRequest.toFixed(2)}${r.sidecarGc === undefined ? '' : `, sidecar GC ${r.sidecarGc.minorCount} minor (${r.sidecarGc.minorMs.toFixed(0)} ms) ${r.sidecarGc.majorCount} major (${r.sidecarGc.majorMs.toFixed(0)} ms)`}${r.problems.length > 0 ? ` INVALID: ${r.problems.join('; ')}` : ''}\n`,
         );
       }
     }

@@ -55,3 +55,24 @@ export async function scrapeCounters(metricsUrl: string): Promise<SidecarCounter
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
   return sidecarCounters(await res.text());
 }
+
+/** Garbage-collection pauses of the process, from prom-client's default nodejs_gc_duration_seconds. */
+export interface GcTotals {
+  readonly minorCount: number;
+  readonly minorSeconds: number;
+  readonly majorCount: number;
+  readonly majorSeconds: number;
+}
+
+export function gcTotals(text: string): GcTotals {
+  const n = (suffix: 'count' | 'sum', kinds: readonly string[]): number =>
+    kinds.reduce((a, kind) => a + sumSamples(text, `nodejs_gc_duration_seconds_${suffix}`, { kind }), 0);
+  // "incremental" marking steps and "major" (mark-compact) pauses both belong to the old generation.
+  return { minorCount: n('count', ['minor']), minorSeconds: n('sum', ['minor']), majorCount: n('count', ['major', 'incremental']), majorSeconds: n('sum', ['major', 'incremental']) };
+}
+
+export async function scrapeGc(metricsUrl: string): Promise<GcTotals> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  return gcTotals(await res.text());
+}
