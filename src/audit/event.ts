@@ -12,6 +12,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { Decision, Phase } from '../core/decision.ts';
 import type { HttpRequest } from '../core/http.ts';
+import type { Principal } from '../core/principal.ts';
 import type { DecisionReason } from '../core/reasons.ts';
 import { isReasonCode, reasonInfo } from '../core/reasons.ts';
 import type { Pseudonymizer } from './pseudonym.ts';
@@ -97,6 +98,34 @@ function fit(value: unknown, pattern: RegExp): string | undefined {
   return typeof value === 'string' && pattern.test(value) ? value : undefined;
 }
 
+interface PrincipalFields {
+  readonly subject: string | undefined;
+  readonly issuer: string | undefined;
+  readonly clientId: string | undefined;
+  readonly jti: string | undefined;
+}
+
+/**
+ * The who-fields of a principal, checked and pseudonymized once per principal object: a cached
+ * token's principal is one frozen object reused by every request that presents the token. Keyed
+ * weakly (gone with the principal) and per pseudonymizer (a different key gives other pseudonyms).
+ */
+const whoMemo = new WeakMap<Principal, { readonly pseudonymize: Pseudonymizer; readonly fields: PrincipalFields }>();
+
+function principalFields(p: Principal, pseudonymize: Pseudonymizer): PrincipalFields {
+  const hit = whoMemo.get(p);
+  if (hit !== undefined && hit.pseudonymize === pseudonymize) return hit.fields;
+  const fields: PrincipalFields = {
+    subject: typeof p.subject === 'string' && p.subject !== '' ? pseudonymize('subject', p.subject) : undefined,
+    issuer: fit(p.issuer, IDENTIFIER),
+    clientId: fit(p.clientId, IDENTIFIER),
+    jti: fit(p.jti, JTI),
+  };
+  // Only frozen principals (the token layer's) are remembered: a mutable one could change under us.
+  if (Object.isFrozen(p)) whoMemo.set(p, { pseudonymize, fields });
+  return fields;
+}
+
 /** Builds the audit event for one decision. Pure apart from the clock; never throws on bad input. */
 export function buildAuditEvent(input: AuditInput, ctx: AuditContext): AuditEvent {
   const d = input.decision;
@@ -129,15 +158,11 @@ export function buildAuditEvent(input: AuditInput, ctx: AuditContext): AuditEven
   const resourceType = fit(input.fhir?.resourceType, RESOURCE_TYPE);
   if (resourceType !== undefined) event.resourceType = resourceType;
   if (principal !== undefined) {
-    if (typeof principal.subject === 'string' && principal.subject !== '') {
-      event.subject = ctx.pseudonymize('subject', principal.subject);
-    }
-    const issuer = fit(principal.issuer, IDENTIFIER);
-    if (issuer !== undefined) event.issuer = issuer;
-    const clientId = fit(principal.clientId, IDENTIFIER);
-    if (clientId !== undefined) event.clientId = clientId;
-    const jti = fit(principal.jti, JTI);
-    if (jti !== undefined) event.jti = jti;
+    const who = principalFields(principal, ctx.pseudonymize);
+    if (who.subject !== undefined) event.subject = who.subject;
+    if (who.issuer !== undefined) event.issuer = who.issuer;
+    if (who.clientId !== undefined) event.clientId = who.clientId;
+    if (who.jti !== undefined) event.jti = who.jti;
   }
   if (omitted > 0) event.patientsOmitted = omitted;
   const purpose = fit(input.purposeOfUse, PURPOSE);

@@ -174,3 +174,21 @@ test('property: audit events never contain the raw patient id, subject, token, p
     { numRuns: 300 },
   );
 });
+
+test('who-fields of a frozen principal are worked out once; a mutable principal is read afresh; another key gives other pseudonyms', () => {
+  const frozen = Object.freeze({ ...principal({ clientId: 'app-1' }), subject: 'alice' }) as Principal;
+  const first = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, ctx);
+  const again = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, ctx);
+  assert.equal(again.subject, first.subject);
+  assert.equal(again.clientId, 'app-1');
+  const other = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, { ...ctx, pseudonymize: createPseudonymizer(new Uint8Array(32).fill(1)) });
+  assert.notEqual(other.subject, first.subject, 'the memo is per pseudonymizer');
+
+  const mutable = { ...principal({ clientId: 'app-2' }), subject: 'bob' } as { -readonly [K in keyof Principal]: Principal[K] };
+  const before = buildAuditEvent({ decision: allow(mutable), request: httpRequest() }, ctx);
+  mutable.clientId = 'app-3';
+  mutable.subject = 'carol';
+  const after = buildAuditEvent({ decision: allow(mutable), request: httpRequest() }, ctx);
+  assert.equal(after.clientId, 'app-3');
+  assert.notEqual(after.subject, before.subject);
+});
