@@ -103,3 +103,40 @@ test('a handler that rejects yields a gRPC error (Envoy then denies), not an all
     await server.stop(1000);
   }
 });
+
+test('checks arriving together are decided together: every one answered with its own decision, a failing one alone gets INTERNAL', async () => {
+  const batches: number[] = [];
+  let inTurn = 0;
+  const handler = {
+    check: (req: CheckRequest): Promise<CheckResponse> => {
+      // Count the handler calls made in one synchronous run (one batch).
+      if (inTurn++ === 0) queueMicrotask(() => void (batches.push(inTurn), (inTurn = 0)));
+      if (req.attributes?.request?.http?.path === '/boom') return Promise.reject(new Error('x'));
+      return allowAll.check(req);
+    },
+  };
+  const server = new AuthzGrpcServer({ address: '127.0.0.1:0', handler, ready: () => true });
+  const addr = await server.start();
+  const client = new (clientConstructor('authorization'))(addr, grpc.credentials.createInsecure());
+  try {
+    await unary(client, 'Check', checkRequest({ path: '/warm' })); // connection up first
+    const paths = Array.from({ length: 20 }, (_, i) => (i === 7 ? '/boom' : `/p/${i}`));
+    const results = await Promise.allSettled(paths.map((path) => unary<unknown, CheckResponse>(client, 'Check', checkRequest({ path }))));
+    results.forEach((r, i) => {
+      if (i === 7) {
+        assert.equal(r.status, 'rejected');
+        assert.equal((r as PromiseRejectedResult).reason.code, grpc.status.INTERNAL);
+      } else {
+        assert.equal(r.status, 'fulfilled');
+        const res = (r as PromiseFulfilledResult<CheckResponse>).value;
+        assert.equal(res.ok_response?.headers[0]?.header.value, `/p/${i}`, 'each call gets the answer to its own request');
+      }
+    });
+    assert.equal(batches.reduce((a, b) => a + b, 0), 21);
+    assert.ok(Math.max(...batches) > 1, `concurrent checks were decided in batches (${batches.join(', ')})`);
+    assert.equal(server.inflight, 0);
+  } finally {
+    client.close();
+    await server.stop(1000);
+  }
+});
