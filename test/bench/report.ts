@@ -50,7 +50,8 @@ export interface MachineInfo {
 const ARM_LABEL: Readonly<Record<string, string>> = {
   noop: 'no-op grpc-js handler',
   'noop-codec': 'no-op grpc-js handler, fhirgate codec',
-  cached: 'fhirgate, token cached',
+  cached: 'fhirgate, token cached (audit to stdout, the default)',
+  'cached-file': 'fhirgate, token cached, audit to a file',
   'cached-noaudit': 'fhirgate, token cached, audit off',
   uncached: 'fhirgate, every token new (RS256)',
   plain: 'Envoy alone',
