@@ -7,7 +7,8 @@ import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
 import { services } from '../envoy/proto.ts';
 
 export interface CheckHandler {
-  check(req: CheckRequest): Promise<CheckResponse>;
+  /** Never throws; the answer may come back at once or as a Promise. */
+  check(req: CheckRequest): CheckResponse | Promise<CheckResponse>;
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -109,7 +110,18 @@ export class AuthzGrpcServer {
     const batch = this.#batch;
     this.#batch = [];
     for (const { request, callback } of batch) {
-      this.#opts.handler.check(request).then(
+      let answer: CheckResponse | Promise<CheckResponse>;
+      try {
+        answer = this.#opts.handler.check(request);
+      } catch {
+        answer = Promise.reject(new Error('check threw'));
+      }
+      if (typeof (answer as { then?: unknown }).then !== 'function') {
+        this.#inflight--;
+        callback(null, answer as CheckResponse);
+        continue;
+      }
+      (answer as Promise<CheckResponse>).then(
         (res) => {
           this.#inflight--;
           callback(null, res);

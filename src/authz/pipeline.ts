@@ -12,18 +12,30 @@ import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
 import { DEFAULT_INGEST_LIMITS, ingest } from '../envoy/ingest.ts';
 import type { IngestLimits } from '../envoy/ingest.ts';
 import { toCheckResponse } from '../envoy/respond.ts';
-import type { Authorizer } from '../policy/authorizer.ts';
+import type { Authorizer, RouteMatch } from '../policy/authorizer.ts';
 import { VERIFY_INSTANCE } from '../policy/patient-compartment.ts';
 import type { VerifyOutcome } from './verify.ts';
 
-/** What the authenticate phase needs from src/token (structural, so tests can pass fakes). */
+export type AuthnOutcome =
+  | { ok: true; principal: Principal; cached?: boolean }
+  | { ok: false; reason: ReasonCode; principal?: Principal; retryAfterSeconds?: number };
+
+/**
+ * What the authenticate phase needs from src/token (structural, so tests can pass fakes). An
+ * answer known at once (a cached token, a malformed header) may come back without a Promise.
+ */
 export interface AuthenticatePort {
-  authenticate(
-    req: HttpRequest,
-  ): Promise<
-    | { ok: true; principal: Principal; cached?: boolean }
-    | { ok: false; reason: ReasonCode; principal?: Principal; retryAfterSeconds?: number }
-  >;
+  authenticate(req: HttpRequest): AuthnOutcome | Promise<AuthnOutcome>;
+}
+
+/** The decision for one ingested request, and whether the token came from the cache. */
+export interface Decided {
+  readonly decision: Decision;
+  readonly tokenCached: boolean;
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 /** One finished check, handed to the record phase (audit, metrics, logs, span attributes). */
@@ -73,30 +85,49 @@ export class CheckPipeline {
     this.#now = deps.monotonic ?? hr;
   }
 
-  /** Envoy CheckRequest → CheckResponse. Never throws. */
-  async check(raw: CheckRequest): Promise<CheckResponse> {
+  /**
+   * Envoy CheckRequest → CheckResponse. Never throws, never rejects. When every phase can answer
+   * at once (the usual case: a cached token, no instance lookup) the response comes back without
+   * a Promise; otherwise a Promise of it.
+   */
+  check(raw: CheckRequest): CheckResponse | Promise<CheckResponse> {
     const started = this.#now();
     const ingested = ingest(raw, this.#deps.ingestLimits ?? DEFAULT_INGEST_LIMITS);
-    let request: HttpRequest | undefined;
-    let decision: Decision;
-    let tokenCached = false;
-    let error: unknown;
     const requestId = ingested.ok ? ingested.request.requestId : ingested.requestId;
     const span = this.#startSpan(ingested.ok ? ingested.request.traceparent : undefined);
+    if (!ingested.ok) return this.#finish(deny(ingested.reason, 'ingest'), false, undefined, undefined, requestId, started, span);
+    const request = ingested.request;
+    let decided: Decided | Promise<Decided>;
     try {
-      if (!ingested.ok) {
-        decision = deny(ingested.reason, 'ingest');
-      } else {
-        request = ingested.request;
-        const result = await this.decide(request);
-        decision = result.decision;
-        tokenCached = result.tokenCached;
-      }
+      decided = this.decide(request);
     } catch (err) {
-      error = err;
-      decision = deny('internal_error', 'respond');
+      return this.#finish(deny('internal_error', 'respond'), false, err, request, requestId, started, span);
     }
-    const response = toCheckResponse(decision, requestId, request?.headers.keys() ?? []);
+    if (!isPromise(decided)) return this.#finish(decided.decision, decided.tokenCached, undefined, request, requestId, started, span);
+    return decided.then(
+      (d) => this.#finish(d.decision, d.tokenCached, undefined, request, requestId, started, span),
+      (err: unknown) => this.#finish(deny('internal_error', 'respond'), false, err, request, requestId, started, span),
+    );
+  }
+
+  /** respond, then record (which must never change the answer). */
+  #finish(
+    decision: Decision,
+    tokenCached: boolean,
+    error: unknown,
+    request: HttpRequest | undefined,
+    requestId: string,
+    started: number,
+    span: CheckSpanHandle | undefined,
+  ): CheckResponse {
+    let response: CheckResponse;
+    try {
+      response = toCheckResponse(decision, requestId, request?.headers.keys() ?? []);
+    } catch (err) {
+      error ??= err;
+      decision = deny('internal_error', 'respond');
+      response = toCheckResponse(decision, requestId);
+    }
     const outcome: CheckOutcome = {
       decision,
       request,
@@ -123,8 +154,8 @@ export class CheckPipeline {
     }
   }
 
-  /** The decision for one ingested request: the phases in order. */
-  async decide(req: HttpRequest): Promise<{ decision: Decision; tokenCached: boolean }> {
+  /** The decision for one ingested request: the phases in order (a Promise only when one waits). */
+  decide(req: HttpRequest): Decided | Promise<Decided> {
     const bodyDenial = checkBodySize(req, this.#deps.maxBodyBytes);
     if (bodyDenial !== undefined) return { decision: deny(bodyDenial, 'ingest'), tokenCached: false };
 
@@ -135,7 +166,12 @@ export class CheckPipeline {
     if (match.kind === 'invalid') return { decision: deny(match.reason, 'classify'), tokenCached: false };
     if (match.kind === 'public') return { decision: authorizer.allowPublic(req, match), tokenCached: false };
 
-    const authn = await this.#deps.authenticator.authenticate(req);
+    const authn = this.#deps.authenticator.authenticate(req);
+    if (isPromise(authn)) return authn.then((a) => this.#authorize(req, authorizer, match, a));
+    return this.#authorize(req, authorizer, match, authn);
+  }
+
+  #authorize(req: HttpRequest, authorizer: Authorizer, match: RouteMatch & { kind: 'protected' }, authn: AuthnOutcome): Decided | Promise<Decided> {
     if (!authn.ok) {
       return {
         decision: deny(authn.reason, 'authenticate', {
@@ -145,8 +181,10 @@ export class CheckPipeline {
         tokenCached: false,
       };
     }
+    const tokenCached = authn.cached === true;
     const decision = authorizer.authorize(req, match, authn.principal);
-    return { decision: await this.#meetObligations(req, decision), tokenCached: authn.cached === true };
+    if (decision.kind === 'deny' || decision.obligations.length === 0) return { decision, tokenCached };
+    return this.#meetObligations(req, decision).then((d) => ({ decision: d, tokenCached }));
   }
 
   /** An allow with obligations stands only when every obligation is met; unknown kinds deny. */

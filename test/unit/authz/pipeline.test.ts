@@ -119,3 +119,32 @@ test('verify-instance obligations: match → allow, no-match → 404, unavailabl
   assert.equal(await run('unavailable'), 'ServiceUnavailable');
   assert.equal(await run(undefined), 'ServiceUnavailable');
 });
+
+test('an answer known at once comes back without a Promise; one that waits comes back as a Promise — same decision', async () => {
+  const p1 = principal({ scopes: ['patient/Observation.rs'], patient: '1' });
+  const req = checkRequest({ path: '/fhir/Observation?patient=1', headers: { authorization: 'Bearer x' } });
+  const sync = pipeline({ authenticate: () => ({ ok: true, principal: p1, cached: true }) });
+  const now = sync.p.check(req);
+  assert.equal(typeof (now as { then?: unknown }).then, 'undefined', 'no Promise on the all-synchronous path');
+  const later = pipeline({ authenticate: async () => ({ ok: true, principal: p1, cached: true }) });
+  const waited = later.p.check(req);
+  assert.equal(typeof (waited as { then?: unknown }).then, 'function');
+  assert.deepEqual(await waited, now);
+  assert.equal(sync.outcomes.length, 1);
+  assert.equal(later.outcomes.length, 1);
+});
+
+test('an authenticator that throws synchronously or rejects ends in internal_error (503), recorded with the error', async () => {
+  for (const authenticate of [
+    (): never => {
+      throw new Error('boom');
+    },
+    (): Promise<never> => Promise.reject(new Error('boom')),
+  ]) {
+    const { p, outcomes } = pipeline({ authenticate });
+    const res = await p.check(checkRequest({ path: '/fhir/Observation?patient=1', headers: { authorization: 'Bearer x' } }));
+    assert.equal(res.denied_response?.status.code, 'ServiceUnavailable');
+    assert.equal(outcomes[0]?.decision.reason, 'internal_error');
+    assert.ok(outcomes[0]?.error instanceof Error);
+  }
+});
