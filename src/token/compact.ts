@@ -6,6 +6,7 @@
  */
 import type { ReasonCode } from '../core/reasons.ts';
 import { decodeUtf8Strict, parseStrictJsonObject } from './json-strict.ts';
+import { BoundedMemo } from './memo.ts';
 
 export interface ParsedJws {
   readonly header: Readonly<Record<string, unknown>>;
@@ -13,6 +14,8 @@ export interface ParsedJws {
   readonly kid: string | undefined;
   /** Claims as decoded, NOT yet verified: only `iss` may be read, to pick the issuer. */
   readonly unverifiedClaims: Readonly<Record<string, unknown>>;
+  /** The payload segment's bytes that `unverifiedClaims` was parsed from. */
+  readonly payloadBytes: Uint8Array;
 }
 
 export type ParseResult =
@@ -25,27 +28,71 @@ export interface HeaderPolicy {
   readonly allowedTyp: readonly string[] | undefined;
 }
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
 /** Key ids are opaque labels; anything outside this set (paths, quotes, spaces) is refused. */
 export const KID_PATTERN = /^[A-Za-z0-9._~+=:-]{1,128}$/;
 /** Header parameters that point at or embed keys; never used, so their presence is refused. */
 const KEY_BEARING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
-/** Decodes one canonical base64url segment, undefined when not canonical. */
-export function decodeSegment(seg: string): Uint8Array | undefined {
-  if (!B64URL.test(seg) || seg.length % 4 === 1) return undefined;
-  const bytes = Buffer.from(seg, 'base64url');
-  // Reject non-canonical encodings (stray low bits) so one token has exactly one spelling.
-  if (bytes.toString('base64url') !== seg) return undefined;
-  return bytes;
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * True when `seg` is the one and only unpadded base64url spelling of the bytes it encodes (RFC
+ * 4648 §3.5, §5), so a token has exactly one spelling: base64url alphabet only (no padding), a
+ * length that is not 1 mod 4, and zeros in the low bits of the last character that encode no
+ * byte (4 bits when the length is 2 mod 4, 2 bits when 3 mod 4). Decodes nothing. '' is canonical.
+ */
+export function isCanonicalBase64url(seg: string): boolean {
+  const rem = seg.length % 4;
+  if (rem === 1 || !B64URL.test(seg)) return false;
+  if (rem === 0) return true;
+  const last = B64URL_ALPHABET.indexOf(seg.charAt(seg.length - 1));
+  return (last & (rem === 2 ? 0x0f : 0x03)) === 0;
 }
 
-function decodeJsonSegment(seg: string): Record<string, unknown> | undefined {
-  if (seg === '') return undefined;
-  const bytes = decodeSegment(seg);
-  if (bytes === undefined) return undefined;
+/**
+ * Decodes one canonical base64url segment, undefined when not canonical. For a segment we decode
+ * anyway the round trip is the exact check and the cheapest one (native code both ways): Node's
+ * decoder is lenient (skips junk, takes '+' '/' '=' and stray bits), but its encoder writes the
+ * one canonical spelling, so any leniency used shows up as a difference.
+ */
+export function decodeSegment(seg: string): Uint8Array | undefined {
+  const bytes = Buffer.from(seg, 'base64url');
+  return bytes.toString('base64url') === seg ? bytes : undefined;
+}
+
+function decodeJsonSegment(bytes: Uint8Array): Record<string, unknown> | undefined {
   const text = decodeUtf8Strict(bytes);
   return text === undefined ? undefined : parseStrictJsonObject(text);
+}
+
+/** A protected header as parsed, and what the issuer-independent header rules say of it. */
+interface CheckedHeader {
+  readonly header: Readonly<Record<string, unknown>>;
+  readonly problem: ReasonCode | undefined;
+}
+
+/**
+ * Checked headers by segment text. Every token an issuer signs with one key carries the same
+ * header segment, and parsing and checkHeader are pure functions of that text, so a hit is
+ * exactly what doing both again would give (tokens share the header object, so it is frozen;
+ * nothing writes to a parsed header anyway). checkHeaderPolicy still runs for every token.
+ */
+const checkedHeaders = new BoundedMemo<CheckedHeader>(64, 512);
+
+/**
+ * The header segment parsed (canonical base64url → strict UTF-8 → duplicate-free JSON object)
+ * and checked by checkHeader; undefined when it does not parse.
+ */
+function checkedHeader(h: string): CheckedHeader | undefined {
+  const known = checkedHeaders.get(h);
+  if (known !== undefined) return known;
+  const bytes = decodeSegment(h);
+  const header = bytes === undefined ? undefined : decodeJsonSegment(bytes);
+  if (header === undefined) return undefined;
+  const checked: CheckedHeader = Object.freeze({ header: Object.freeze(header), problem: checkHeader(header) });
+  checkedHeaders.set(h, checked);
+  return checked;
 }
 
 /** Parses the token's structure and protected header without trusting anything it says. */
@@ -54,26 +101,27 @@ export function parseCompactJws(token: string): ParseResult {
   if (parts.length === 5) return fail('token_header_rejected'); // JWE: encrypted tokens are not accepted
   if (parts.length !== 3) return fail('token_malformed');
   const [h, p, s] = parts as [string, string, string];
-  if (s === '' || decodeSegment(s) === undefined) return fail('token_malformed');
-  const header = decodeJsonSegment(h);
-  if (header === undefined) return fail('token_malformed');
-  const payloadBytes = p === '' ? undefined : decodeSegment(p);
+  if (h === '' || p === '' || s === '') return fail('token_malformed');
+  // The signature is only checked for canonical spelling here; jose decodes and verifies it.
+  if (!isCanonicalBase64url(s)) return fail('token_malformed');
+  const checked = checkedHeader(h);
+  if (checked === undefined) return fail('token_malformed');
+  const payloadBytes = decodeSegment(p);
   if (payloadBytes === undefined) return fail('token_malformed');
 
-  const headerCheck = checkHeader(header);
-  if (headerCheck !== undefined) return fail(headerCheck);
+  if (checked.problem !== undefined) return fail(checked.problem);
+  const { header } = checked;
 
-  const text = decodeUtf8Strict(payloadBytes);
-  const claims = text === undefined ? undefined : parseStrictJsonObject(text);
+  const claims = decodeJsonSegment(payloadBytes);
   if (claims === undefined) return fail('token_malformed');
   return {
     ok: true,
-    jws: { header, alg: header['alg'] as string, kid: header['kid'] as string | undefined, unverifiedClaims: claims },
+    jws: { header, alg: header['alg'] as string, kid: header['kid'] as string | undefined, unverifiedClaims: claims, payloadBytes },
   };
 }
 
 /** Structural header checks that do not depend on the issuer. */
-function checkHeader(header: Record<string, unknown>): ReasonCode | undefined {
+function checkHeader(header: Readonly<Record<string, unknown>>): ReasonCode | undefined {
   const alg = header['alg'];
   if (typeof alg !== 'string' || alg.length === 0 || alg.length > 16) return 'token_header_rejected';
   if (alg.toLowerCase() === 'none') return 'token_header_rejected';

@@ -4,19 +4,20 @@
  *   2. `iss` read from the unverified payload only to pick a pinned issuer by exact match
  *      (unknown → denied, nothing fetched);
  *   3. the issuer's algorithm allowlist and `typ` rule;
- *   4. signature with that issuer's keys only (jose `jwtVerify` over our key store), then the
- *      registered claims (iss, aud, exp, nbf with bounded skew);
- *   5. our own lifetime and `iat` rules, then the claims → Principal mapping.
+ *   4. the key for the header's `kid` and `alg` from that issuer's key store only, then the
+ *      signature (jose `compactVerify`, same algorithm allowlist);
+ *   5. the registered claims on the payload we parsed in step 1 — which is the payload the
+ *      signature covers, see `verifyJwt` — (iss, aud, exp, nbf with bounded skew), our own
+ *      lifetime and `iat` rules, then the claims → Principal mapping.
  */
-import { jwtVerify } from 'jose';
-import type { JWTVerifyGetKey } from 'jose';
+import { compactVerify } from 'jose';
 import type { Clock } from '../core/clock.ts';
 import type { Principal } from '../core/principal.ts';
 import type { ReasonCode } from '../core/reasons.ts';
 import { checkHeaderPolicy, parseCompactJws } from './compact.ts';
 import type { ResolvedIssuerConfig } from './config.ts';
 import { reasonForJoseError } from './jose-errors.ts';
-import type { KeyLookup, KeyStore } from './jwks.ts';
+import type { KeyStore } from './jwks.ts';
 import { buildPrincipal } from './principal.ts';
 
 /** An issuer that verifies JWTs: its config and its key store. */
@@ -28,15 +29,6 @@ export interface JwtIssuer {
 export type JwtResult =
   | { readonly ok: true; readonly principal: Principal }
   | { readonly ok: false; readonly reason: ReasonCode; readonly retryAfterSeconds?: number };
-
-/** Thrown inside the key resolver to carry our own lookup result out of jose. */
-class KeyLookupFailed extends Error {
-  readonly lookup: Extract<KeyLookup, { ok: false }>;
-  constructor(lookup: Extract<KeyLookup, { ok: false }>) {
-    super('key lookup failed');
-    this.lookup = lookup;
-  }
-}
 
 export async function verifyJwt(
   token: string,
@@ -55,38 +47,76 @@ export async function verifyJwt(
   const headerProblem = checkHeaderPolicy(jws, cfg);
   if (headerProblem !== undefined) return { ok: false, reason: headerProblem };
 
-  const nowMs = clock.now();
-  const getKey: JWTVerifyGetKey = async (header) => {
-    const lookup = await issuer.keys.resolve(header.kid, header.alg ?? '');
-    if (!lookup.ok) throw new KeyLookupFailed(lookup);
-    return lookup.key;
-  };
-  let payload: Record<string, unknown>;
+  const lookup = await issuer.keys.resolve(jws.kid, jws.alg);
+  if (!lookup.ok) {
+    const { reason, retryAfterSeconds } = lookup;
+    return retryAfterSeconds === undefined ? { ok: false, reason } : { ok: false, reason, retryAfterSeconds };
+  }
+  let signedPayload: Uint8Array;
   try {
-    const verified = await jwtVerify(token, getKey, {
-      algorithms: [...cfg.algorithms],
-      issuer: cfg.issuer,
-      audience: [...cfg.audiences],
-      clockTolerance: cfg.clockSkewSeconds,
-      requiredClaims: ['exp'],
-      currentDate: new Date(nowMs),
-    });
-    payload = verified.payload as Record<string, unknown>;
+    // Signature only: jose re-parses the header, enforces the allowlist again and checks that
+    // the key suits the algorithm (RSA keys of at least 2048 bits). Claims are ours, below.
+    signedPayload = (await compactVerify(token, lookup.key, { algorithms: [...cfg.algorithms] })).payload;
   } catch (err) {
-    if (err instanceof KeyLookupFailed) {
-      const { reason, retryAfterSeconds } = err.lookup;
-      return retryAfterSeconds === undefined ? { ok: false, reason } : { ok: false, reason, retryAfterSeconds };
-    }
     return { ok: false, reason: reasonForJoseError(err) };
   }
+  // The claims we check are `jws.unverifiedClaims`, parsed in step 1. That is sound because they
+  // are the claims the signature covers: jose split the same immutable `token` string on '.'
+  // into exactly three segments, as we did, and verified the signature over the ASCII text of
+  // our header and payload segments; we parsed that same payload segment (canonical base64url,
+  // strict UTF-8, duplicate-free JSON). The byte comparison below holds jose to that: the bytes
+  // it decoded from the segment it verified must be the bytes we parsed, or nothing is trusted.
+  // The `b64: false` (unencoded payload) and `crit` headers, which could change what is signed,
+  // are refused by the parser.
+  if (Buffer.compare(signedPayload, jws.payloadBytes) !== 0) return { ok: false, reason: 'token_malformed' };
+  const claims = jws.unverifiedClaims;
 
-  const timeProblem = checkTimes(payload, nowMs / 1000, cfg);
+  const nowMs = clock.now();
+  const claimProblem = checkRegisteredClaims(claims, Math.floor(nowMs / 1000), cfg);
+  if (claimProblem !== undefined) return { ok: false, reason: claimProblem };
+  const timeProblem = checkTimes(claims, nowMs / 1000, cfg);
   if (timeProblem !== undefined) return { ok: false, reason: timeProblem };
-  return buildPrincipal(payload, 'jwt', cfg.issuer, cfg.claims);
+  return buildPrincipal(claims, 'jwt', cfg.issuer, cfg.claims);
 }
 
 /**
- * Checks jose does not make: `iat` must not be in the future beyond the skew, and the token's
+ * The registered-claim rules of RFC 7519 §4.1 for an access token (RFC 9068 §4), the ones jose's
+ * `jwtVerify` applied for us before, in its order (so a token with several problems gets the same
+ * reason code it always got). `nowSeconds` is whole seconds, as jose compares.
+ *   - `iss`, `aud` and `exp` are required;
+ *   - `iss` is exactly this issuer's identifier (it already picked the issuer; this keeps the
+ *     rule true whatever map the caller passed);
+ *   - `aud` is a string naming one of our audiences, or an array with a string member that does
+ *     (RFC 7519 §4.1.3; the other members' types are checked when the Principal is built);
+ *   - `iat`, `nbf` and `exp`, when present, are numbers;
+ *   - `nbf` is not after now + skew; `exp` is after now − skew.
+ */
+export function checkRegisteredClaims(
+  claims: Readonly<Record<string, unknown>>,
+  nowSeconds: number,
+  cfg: Pick<ResolvedIssuerConfig, 'issuer' | 'audiences' | 'clockSkewSeconds'>,
+): ReasonCode | undefined {
+  if (!Object.hasOwn(claims, 'iss')) return 'token_claims_invalid';
+  if (!Object.hasOwn(claims, 'aud')) return 'token_audience_mismatch';
+  if (!Object.hasOwn(claims, 'exp')) return 'token_claims_invalid';
+  if (claims['iss'] !== cfg.issuer) return 'token_issuer_unknown';
+  if (!namesAudience(claims['aud'], cfg.audiences)) return 'token_audience_mismatch';
+  const { iat, nbf, exp } = claims;
+  if (iat !== undefined && typeof iat !== 'number') return 'token_claims_invalid';
+  if (nbf !== undefined && typeof nbf !== 'number') return 'token_claims_invalid';
+  if (typeof nbf === 'number' && nbf > nowSeconds + cfg.clockSkewSeconds) return 'token_not_yet_valid';
+  if (typeof exp !== 'number') return 'token_claims_invalid';
+  if (exp <= nowSeconds - cfg.clockSkewSeconds) return 'token_expired';
+  return undefined;
+}
+
+function namesAudience(aud: unknown, ours: readonly string[]): boolean {
+  if (typeof aud === 'string') return ours.includes(aud);
+  return Array.isArray(aud) && aud.some((a) => typeof a === 'string' && ours.includes(a));
+}
+
+/**
+ * Checks jose never made: `iat` must not be in the future beyond the skew, and the token's
  * lifetime, measured from `iat` (else `nbf`, else now), must not exceed the issuer's maximum.
  */
 export function checkTimes(

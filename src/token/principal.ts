@@ -5,18 +5,32 @@
  */
 import type { Principal } from '../core/principal.ts';
 import type { ResolvedClaimMapping } from './config.ts';
+import { BoundedMemo } from './memo.ts';
 
 export type PrincipalResult =
   | { readonly ok: true; readonly principal: Principal }
   | { readonly ok: false; readonly reason: 'token_claims_invalid' };
 
 const MAX_SCOPES = 256;
+/** Shared by every principal without scopes, audience, roles or launch context (frozen: no one can add to it). */
+const NONE: readonly never[] = Object.freeze([]);
+/**
+ * Frozen lists by claim text: the scopes of a `scope` string, the one-element audience of an
+ * `aud` string. Every token a client gets usually carries the same ones, so principals share one
+ * list instead of each holding a copy (a cached principal is then that much less for the garbage
+ * collector to copy and mark).
+ */
+const scopeLists = new BoundedMemo<readonly string[]>(256, 2048);
+const audienceLists = new BoundedMemo<readonly string[]>(64, 512);
+
 const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 
 class InvalidClaim extends Error {}
 
 /** Reads a dot path (`realm_access.roles`) through own properties only, never the prototype chain. */
 export function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+  // The usual case, a top-level claim name: no path to split.
+  if (!path.includes('.')) return Object.hasOwn(claims, path) ? claims[path] : undefined;
   let cur: unknown = claims;
   for (const part of path.split('.')) {
     if (typeof cur !== 'object' || cur === null || Array.isArray(cur) || !Object.hasOwn(cur, part)) return undefined;
@@ -42,34 +56,49 @@ function stringArray(v: unknown): string[] {
   return v as string[];
 }
 
-function scopesOf(claims: Readonly<Record<string, unknown>>): string[] {
+function scopesOf(claims: Readonly<Record<string, unknown>>): readonly string[] {
   const scope = claims['scope'];
-  let out: string[];
   if (scope !== undefined) {
     if (typeof scope !== 'string') throw new InvalidClaim();
-    out = scope.split(' ').filter((s) => s !== '');
-  } else if (claims['scp'] !== undefined) {
-    out = stringArray(claims['scp']);
-    if (out.some((s) => s === '' || s.includes(' '))) throw new InvalidClaim();
-  } else {
-    out = [];
+    return scopeList(scope);
   }
-  if (out.length > MAX_SCOPES) throw new InvalidClaim();
-  return out;
+  if (claims['scp'] === undefined) return NONE;
+  const out = stringArray(claims['scp']);
+  if (out.length > MAX_SCOPES || out.some((s) => s === '' || s.includes(' '))) throw new InvalidClaim();
+  return Object.freeze(out);
 }
 
+/** A space-separated `scope` claim as a frozen list; runs of spaces separate nothing. */
+function scopeList(scope: string): readonly string[] {
+  const known = scopeLists.get(scope);
+  if (known !== undefined) return known;
+  const parts = scope.split(' ');
+  const list = parts.includes('') ? parts.filter((s) => s !== '') : parts;
+  if (list.length > MAX_SCOPES) throw new InvalidClaim();
+  const frozen = Object.freeze(list);
+  scopeLists.set(scope, frozen);
+  return frozen;
+}
+
+/** Where the OAuth client id may be, in order of preference. */
+const CLIENT_ID_CLAIMS = ['client_id', 'azp', 'cid'] as const;
+
 function clientIdOf(claims: Readonly<Record<string, unknown>>): string {
-  for (const name of ['client_id', 'azp', 'cid'] as const) {
+  for (const name of CLIENT_ID_CLAIMS) {
     const v = optString(claims[name]);
     if (v !== undefined) return v;
   }
   return '';
 }
 
-function audienceOf(v: unknown): string[] {
-  if (v === undefined) return [];
-  if (typeof v === 'string') return [v];
-  return stringArray(v);
+function audienceOf(v: unknown): readonly string[] {
+  if (v === undefined) return NONE;
+  if (typeof v !== 'string') return stringArray(v);
+  const known = audienceLists.get(v);
+  if (known !== undefined) return known;
+  const list = Object.freeze([v]);
+  audienceLists.set(v, list);
+  return list;
 }
 
 function thumbprintOf(cnf: unknown): string | undefined {
@@ -103,15 +132,15 @@ export function buildPrincipal(
       subject: optString(claims['sub']) ?? '',
       clientId: clientIdOf(claims),
       audience: audienceOf(claims['aud']),
-      scopes: Object.freeze(scopesOf(claims)),
+      scopes: scopesOf(claims),
       jti: optString(claims['jti']) ?? '',
       expiresAt: exp,
       issuedAt: optNumber(claims['iat']),
       patient: optString(claimAt(claims, mapping.patient)),
       encounter: optString(claimAt(claims, mapping.encounter)),
-      fhirContext: (fhirContext as unknown[] | undefined) ?? [],
+      fhirContext: (fhirContext as unknown[] | undefined) ?? NONE,
       fhirUser: optString(claimAt(claims, mapping.fhirUser)),
-      roles: roles === undefined ? [] : stringArray(roles),
+      roles: roles === undefined ? NONE : stringArray(roles),
       certThumbprint: thumbprintOf(claims['cnf']),
       claims: Object.freeze({ ...claims }),
     };

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import type { Principal } from '../../../src/core/principal.ts';
 import { TokenCache, tokenHash } from '../../../src/token/cache.ts';
 
@@ -46,4 +47,59 @@ test('size stays bounded under many inserts', () => {
   assert.equal(c.size, 100);
   assert.ok(c.get('4999', 1));
   assert.equal(c.get('0', 1), undefined);
+});
+
+/** The reference: an array from least to most recently used, scanned and spliced. */
+class ReferenceLru {
+  readonly entries: Array<{ key: string; subject: string; until: number }> = [];
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  get(key: string, now: number): string | undefined {
+    const i = this.entries.findIndex((e) => e.key === key);
+    if (i === -1) return undefined;
+    const [e] = this.entries.splice(i, 1);
+    if (e === undefined || now >= e.until) return undefined;
+    this.entries.push(e);
+    return e.subject;
+  }
+  set(key: string, subject: string, until: number, now: number): void {
+    if (this.max === 0 || until <= now) return;
+    const i = this.entries.findIndex((e) => e.key === key);
+    if (i !== -1) this.entries.splice(i, 1);
+    while (this.entries.length >= this.max) this.entries.shift();
+    this.entries.push({ key, subject, until });
+  }
+}
+
+test('property: the cache behaves as a reference LRU over long runs of gets, sets and clears', () => {
+  const op = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('set' as const), key: fc.nat(40), until: fc.integer({ min: 0, max: 60 }) }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('get' as const), key: fc.nat(40) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const) }) },
+  );
+  fc.assert(
+    fc.property(fc.nat(12), fc.array(op, { minLength: 200, maxLength: 2000 }), (max, ops) => {
+      const c = new TokenCache(max);
+      const ref = new ReferenceLru(max);
+      let now = 0;
+      for (const [n, o] of ops.entries()) {
+        if (o.kind === 'set') {
+          c.set(String(o.key), p(`s${n}`), now + o.until, now);
+          ref.set(String(o.key), `s${n}`, now + o.until, now);
+        } else if (o.kind === 'get') {
+          assert.equal(c.get(String(o.key), now)?.subject, ref.get(String(o.key), now));
+        } else if (o.kind === 'tick') {
+          now += 7;
+        } else {
+          c.clear();
+          ref.entries.length = 0;
+        }
+        assert.equal(c.size, ref.entries.length);
+      }
+    }),
+    { numRuns: 200 },
+  );
 });

@@ -71,3 +71,47 @@ test('principal and its claims are frozen copies', () => {
   assert.ok(Object.isFrozen(p.claims));
   assert.notEqual(p.claims, claims);
 });
+
+test('absent roles and launch context are empty and cannot be added to', () => {
+  const p = ok({});
+  assert.deepEqual(p.roles, []);
+  assert.deepEqual(p.fhirContext, []);
+  assert.ok(Object.isFrozen(p.roles) && Object.isFrozen(p.fhirContext) && Object.isFrozen(p.scopes));
+  assert.throws(() => (p.roles as string[]).push('admin'), TypeError);
+  assert.deepEqual(ok({}).roles, []);
+});
+
+test('claim paths: a plain name and a dotted path read own properties only', () => {
+  assert.equal(claimAt({ patient: 'p1' }, 'patient'), 'p1');
+  assert.equal(claimAt({}, 'toString'), undefined);
+  assert.equal(claimAt({ ctx: { patient: 'p2' } }, 'ctx.patient'), 'p2');
+  assert.equal(claimAt({ ctx: ['p3'] }, 'ctx.0'), undefined);
+  assert.equal(claimAt({ ctx: { a: { b: 1 } } }, 'ctx.a.b'), 1);
+});
+
+test('principals built from the same scope or aud text share one frozen list', () => {
+  const a = ok({ scope: 'openid patient/*.rs', aud: 'fhir' });
+  const b = ok({ scope: 'openid patient/*.rs', aud: 'fhir' });
+  assert.equal(a.scopes, b.scopes);
+  assert.equal(a.audience, b.audience);
+  assert.ok(Object.isFrozen(a.scopes) && Object.isFrozen(a.audience));
+  assert.throws(() => (a.scopes as string[]).push('system/*.*'), TypeError);
+  const c = ok({ scope: 'openid  patient/*.rs ', aud: 'other' });
+  assert.deepEqual(c.scopes, ['openid', 'patient/*.rs']);
+  assert.deepEqual(c.audience, ['other']);
+  assert.notEqual(c.scopes, a.scopes);
+});
+
+test('too many scopes are refused every time, not only the first', () => {
+  const many = Array.from({ length: 300 }, (_, i) => `s${i}`).join(' ');
+  bad({ scope: many });
+  bad({ scope: many });
+});
+
+test('scope and audience lists stay right across more distinct texts than are remembered', () => {
+  for (let i = 0; i < 1000; i++) {
+    const scope = `a${i % 300} b${i}`;
+    assert.deepEqual(ok({ scope }).scopes, [`a${i % 300}`, `b${i}`]);
+    assert.deepEqual(ok({ aud: `aud-${i % 97}` }).audience, [`aud-${i % 97}`]);
+  }
+});
