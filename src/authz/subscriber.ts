@@ -25,8 +25,6 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { HttpRequest } from '../core/http.ts';
-import type { ReasonCode } from '../core/reasons.ts';
-import type { Principal } from '../core/principal.ts';
 import type { Bundle, NackReason, SubscribeRequest } from '../controller/distribution/wire.ts';
 import { distributionClient } from '../controller/distribution/wire.ts';
 import { readSnapshot } from '../controller/distribution/snapshot.ts';
@@ -115,7 +113,7 @@ export class Subscriber {
   }
 
   /** The authenticate phase, delegated to the Authenticator of the applied bundle. */
-  async authenticate(req: HttpRequest): Promise<AuthnResult | { ok: false; reason: ReasonCode; principal?: Principal }> {
+  authenticate(req: HttpRequest): AuthnResult | Promise<AuthnResult> {
     const authn = this.#authn;
     if (authn !== undefined) return authn.authenticate(req);
     // No issuer in the applied bundle: nobody can be authenticated.

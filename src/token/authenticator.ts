@@ -38,6 +38,8 @@ export interface AuthenticatorDeps {
   readonly random?: () => number;
 }
 
+const INTERNAL_ERROR: AuthnResult = Object.freeze({ ok: false, reason: 'internal_error' });
+
 type Verified = { ok: true; principal: Principal; validUntilMs: number } | { ok: false; reason: ReasonCode; retryAfterSeconds?: number };
 
 export class Authenticator {
@@ -95,24 +97,28 @@ export class Authenticator {
     this.#cache.clear();
   }
 
-  async authenticate(req: HttpRequest): Promise<AuthnResult> {
+  /**
+   * Never throws, never rejects. A cached token (and a request without a usable credential) is
+   * answered at once, without a Promise: that is most requests, and the Check pipeline then
+   * finishes without waiting. Verification and introspection answer through a Promise.
+   */
+  authenticate(req: HttpRequest): AuthnResult | Promise<AuthnResult> {
     try {
-      return await this.#authenticate(req);
+      const bearer = extractBearer(req, this.#config.maxTokenBytes);
+      if (!bearer.ok) return { ok: false, reason: bearer.reason };
+      const hash = tokenHash(bearer.token);
+      const now = this.#clock.now();
+      const hit = this.#cache.get(hash, now);
+      emit(this.#events, 'cache', hit === undefined ? 'miss' : 'hit');
+      if (hit !== undefined) return this.#admit(hit, req, true);
+      return this.#verifyAndAdmit(bearer.token, hash, now, req).catch(() => INTERNAL_ERROR);
     } catch {
-      return { ok: false, reason: 'internal_error' };
+      return INTERNAL_ERROR;
     }
   }
 
-  async #authenticate(req: HttpRequest): Promise<AuthnResult> {
-    const bearer = extractBearer(req, this.#config.maxTokenBytes);
-    if (!bearer.ok) return { ok: false, reason: bearer.reason };
-    const hash = tokenHash(bearer.token);
-    const now = this.#clock.now();
-    const hit = this.#cache.get(hash, now);
-    emit(this.#events, 'cache', hit === undefined ? 'miss' : 'hit');
-    if (hit !== undefined) return this.#admit(hit, req, true);
-
-    const verified = await this.#verify(bearer.token);
+  async #verifyAndAdmit(token: string, hash: string, now: number, req: HttpRequest): Promise<AuthnResult> {
+    const verified = await this.#verify(token);
     if (!verified.ok) {
       const { reason, retryAfterSeconds } = verified;
       return retryAfterSeconds === undefined ? { ok: false, reason } : { ok: false, reason, retryAfterSeconds };

@@ -82,6 +82,19 @@ test('verified tokens are cached: second request is a hit, no refetch, same prin
   assert.equal(srv.count('/jwks'), 1);
 });
 
+test('a cache hit and a missing credential are answered without a Promise; a verification through one', async (t) => {
+  const { auth, key, claims } = await setup(t);
+  const token = await mint(key, claims());
+  const miss = auth.authenticate(bearer(token));
+  assert.equal(typeof (miss as { then?: unknown }).then, 'function');
+  assert.equal((await miss).ok, true);
+  const hit = auth.authenticate(bearer(token));
+  assert.equal(typeof (hit as { then?: unknown }).then, 'undefined');
+  assert.ok(!('then' in hit) && hit.ok && hit.cached);
+  const none = auth.authenticate(request({}));
+  assert.ok(!('then' in none) && !none.ok && none.reason === 'credential_missing');
+});
+
 test('a cached token expires at exp (cache never outlives the token)', async (t) => {
   const { auth, key, claims, clock, now } = await setup(t);
   const token = await mint(key, claims({ exp: now + 120 }));
