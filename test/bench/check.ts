@@ -328,6 +328,8 @@ export function summarize(result: CheckBenchResult): {
   /** The same against the no-op that shares fhirgate's codec (NaN when that arm did not run). */
   cachedOverNoopCodec: number;
   uncachedOverJose: number;
+  /** fhirgate's token layer alone (in-process, new tokens) ÷ jose's raw verify, as rates; per-round median. */
+  tokenLayerOverJose: number;
   joseRate: number;
   authnUsPerToken: number;
 } {
@@ -369,9 +371,13 @@ export function summarize(result: CheckBenchResult): {
     const j = result.jose.find((x) => x.round === round)?.perCpuSecond;
     return u === undefined || j === undefined ? undefined : 1e6 / u / j;
   });
+  const tokenLayerOverJose = perRound((round) => {
+    const j = result.jose.find((x) => x.round === round);
+    return j?.authnUsPerToken === undefined ? undefined : j.usPerVerify / j.authnUsPerToken;
+  });
   const joseRate = result.jose.length === 0 ? Number.NaN : median(result.jose.map((j) => j.perCpuSecond));
   const authn = result.jose.map((j) => j.authnUsPerToken).filter((x): x is number => typeof x === 'number');
-  return { arms, cachedOverNoop, cachedOverNoopCodec, uncachedOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
+  return { arms, cachedOverNoop, cachedOverNoopCodec, uncachedOverJose, tokenLayerOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
 }
 
 async function main(): Promise<void> {

@@ -106,7 +106,8 @@ test('render shows PASS/FAIL per target and says when a part did not run', () =>
   const check: CheckFile = { settings: { rounds: 1, pinned: true }, runs, jose, summary: summarize({ settings: {}, runs, jose }) };
   const md = render(machine, check, undefined);
   assert.match(md, /cached Check CPU ≤ 1\.3× no-op handler \| 1\.20× \| PASS/);
-  assert.match(md, /uncached RS256 rate ≥ 0\.8× jose raw verify \| 0\.83× \| PASS/);
+  assert.match(md, /uncached RS256 rate ≥ 0\.8× jose raw verify \(whole Check over gRPC\) \| 0\.83× \| PASS/);
+  assert.match(md, /token layer alone .* \| —× \| FAIL \|/, "a ratio that was not measured never passes");
   assert.match(md, /0\.10 0\.20 0\.30/);
   assert.match(md, /Not run \(no envoy\.json\.raw\)/);
   const envoy: EnvoyFile = {
