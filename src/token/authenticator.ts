@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.ts';
 import type { HttpRequest } from '../core/http.ts';
 import type { Principal } from '../core/principal.ts';
 import type { ReasonCode } from '../core/reasons.ts';
-import { extractBearer } from './bearer.ts';
+import { isB64Token, locateBearer } from './bearer.ts';
 import { checkCertificateBinding } from './binding.ts';
 import { TokenCache, tokenHash } from './cache.ts';
 import { hasKeySource, resolveTokenConfig } from './config.ts';
@@ -104,13 +104,19 @@ export class Authenticator {
    */
   authenticate(req: HttpRequest): AuthnResult | Promise<AuthnResult> {
     try {
-      const bearer = extractBearer(req, this.#config.maxTokenBytes);
+      const bearer = locateBearer(req, this.#config.maxTokenBytes);
       if (!bearer.ok) return { ok: false, reason: bearer.reason };
       const hash = tokenHash(bearer.token);
       const now = this.#clock.now();
+      // Only strings that passed the whole of extractBearer and verified are ever cached, so a
+      // hit needs no second syntax check; anything else is checked before verification.
       const hit = this.#cache.get(hash, now);
-      emit(this.#events, 'cache', hit === undefined ? 'miss' : 'hit');
-      if (hit !== undefined) return this.#admit(hit, req, true);
+      if (hit !== undefined) {
+        emit(this.#events, 'cache', 'hit');
+        return this.#admit(hit, req, true);
+      }
+      if (!isB64Token(bearer.token)) return { ok: false, reason: 'credential_malformed' };
+      emit(this.#events, 'cache', 'miss');
       return this.#verifyAndAdmit(bearer.token, hash, now, req).catch(() => INTERNAL_ERROR);
     } catch {
       return INTERNAL_ERROR;

@@ -20,6 +20,23 @@ const PARAM = 'access_token';
  * raw header before any parsing, so an oversized value costs one length comparison.
  */
 export function extractBearer(req: HttpRequest, maxTokenBytes: number): BearerResult {
+  const located = locateBearer(req, maxTokenBytes);
+  if (!located.ok) return located;
+  return isB64Token(located.token) ? located : fail('credential_malformed');
+}
+
+/** RFC 6750 §2.1 b64token syntax of a token taken from the header. */
+export function isB64Token(token: string): boolean {
+  return B64TOKEN.test(token);
+}
+
+/**
+ * Every presentation rule of {@link extractBearer} except the b64token syntax of the token
+ * itself: exactly one credential, in the Authorization header, with the Bearer scheme, within the
+ * size cap. The authenticator checks the syntax only for tokens it has not verified before — a
+ * cached token is a string that passed the whole of extractBearer when it was first seen.
+ */
+export function locateBearer(req: HttpRequest, maxTokenBytes: number): BearerResult {
   const value = req.headers.get('authorization');
   const inQuery = hasAccessTokenParam(req.rawQuery);
   const inBody = bodyHasAccessToken(req);
@@ -34,9 +51,7 @@ export function extractBearer(req: HttpRequest, maxTokenBytes: number): BearerRe
   if (value.length <= SCHEME.length || value.slice(0, SCHEME.length).toLowerCase() !== SCHEME) {
     return fail('credential_malformed');
   }
-  const token = value.slice(SCHEME.length);
-  if (!B64TOKEN.test(token)) return fail('credential_malformed');
-  return { ok: true, token };
+  return { ok: true, token: value.slice(SCHEME.length) };
 }
 
 function fail(reason: BearerFailure): BearerResult {

@@ -25,9 +25,10 @@ export class RevocationList {
 
   /** True when the principal's token id, subject or client is revoked. Empty values never match. */
   isRevoked(p: Principal): boolean {
-    if (p.jti !== '' && this.#jtis.has(p.jti)) return true;
-    if (p.subject !== '' && this.#subjects.has(subjectKey(p.issuer, p.subject))) return true;
-    return p.clientId !== '' && this.#clients.has(p.clientId);
+    // Runs on every request: an empty list costs no key building.
+    if (this.#jtis.size > 0 && p.jti !== '' && this.#jtis.has(p.jti)) return true;
+    if (this.#subjects.size > 0 && p.subject !== '' && this.#subjects.has(subjectKey(p.issuer, p.subject))) return true;
+    return this.#clients.size > 0 && p.clientId !== '' && this.#clients.has(p.clientId);
   }
 }
 

@@ -255,3 +255,10 @@ test('a throwing telemetry hook never breaks authentication', async (t) => {
   const r = await auth.authenticate(bearer(await mint(key, { iss: srv.url, aud: AUD, sub: 's', iat: now, exp: now + 60 })));
   assert.equal(r.ok, true);
 });
+
+test('a malformed credential is refused before the cache and never counted as a cache miss', async (t) => {
+  const { auth, cacheEvents } = await setup(t);
+  const r = await auth.authenticate(bearer('not a token!'));
+  assert.deepEqual(r, { ok: false, reason: 'credential_malformed' });
+  assert.deepEqual(cacheEvents, []);
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { extractBearer, hasAccessTokenParam } from '../../../src/token/bearer.ts';
+import { extractBearer, hasAccessTokenParam, isB64Token, locateBearer } from '../../../src/token/bearer.ts';
 import { request } from './helpers.ts';
 
 const MAX = 8192;
@@ -84,4 +84,15 @@ test('property: arbitrary header values never throw and only b64tokens are accep
     }),
     { numRuns: 500 },
   );
+});
+
+test('locateBearer applies every presentation rule but the b64token syntax, which extractBearer adds', () => {
+  const bad = request({ authorization: 'Bearer not a token!' });
+  assert.deepEqual(extractBearer(bad, 8192), { ok: false, reason: 'credential_malformed' });
+  assert.deepEqual(locateBearer(bad, 8192), { ok: true, token: 'not a token!' });
+  assert.equal(isB64Token('not a token!'), false);
+  assert.equal(isB64Token('abc.DEF-_~+/=='), true);
+  for (const req of [request({}), request({ authorization: 'Basic abc' }), request({ authorization: 'Bearer a, Bearer b' })]) {
+    assert.deepEqual(locateBearer(req, 8192), extractBearer(req, 8192));
+  }
 });
