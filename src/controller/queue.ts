@@ -94,15 +94,7 @@ export class WorkQueue {
       this.#dirty.add(key);
       return;
     }
-    if (this.#queued.has(key)) return;
-    this.#queued.add(key);
-    const waiter = this.#waiters.shift();
-    if (waiter !== undefined) {
-      this.#queued.delete(key);
-      waiter(key);
-    } else {
-      this.#order.push(key);
-    }
+    this.#enqueue(key);
   }
 
   /** Adds `key` after `ms`; an earlier pending delayed add for the key wins. */
@@ -172,15 +164,16 @@ export class WorkQueue {
         if (!this.#shuttingDown) this.addRateLimited(key);
       } finally {
         this.#processing.delete(key);
-        if (this.#dirty.delete(key)) this.#requeueDirty(key);
+        // A dirty key goes back in the queue, even during shutdown: its change came before the stop.
+        if (this.#dirty.delete(key)) this.#enqueue(key);
       }
       this.#onResult?.(key, result);
       this.#wakeIdleWorkersIfDrained();
     }
   }
 
-  /** A dirty key goes back in the queue, even during shutdown: its change came before the stop. */
-  #requeueDirty(key: string): void {
+  /** Hands `key` to a waiting worker, or queues it once. */
+  #enqueue(key: string): void {
     if (this.#queued.has(key)) return;
     this.#queued.add(key);
     const waiter = this.#waiters.shift();

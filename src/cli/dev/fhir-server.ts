@@ -9,7 +9,7 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { capabilityStatement, sampleResources } from './fhir-data.ts';
 import type { FhirResource } from './fhir-data.ts';
-import { listenLoopback } from './listen.ts';
+import { closeNow, listenLoopback } from './listen.ts';
 
 /** What the server saw of one request. */
 export interface SeenRequest {
@@ -85,10 +85,7 @@ export class FhirServer {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeNow(server);
   }
 
   async #listen(): Promise<void> {

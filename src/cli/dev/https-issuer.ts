@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import { persona } from './personas.ts';
+import { closeNow } from './listen.ts';
 
 export interface IssuerCa {
   /** PEM file of the CA certificate (for NODE_EXTRA_CA_CERTS and `curl --cacert`). */
@@ -126,10 +127,7 @@ export class HttpsIssuer {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return closeNow(this.#server);
   }
 
   async #route(path: string): Promise<[number, unknown]> {

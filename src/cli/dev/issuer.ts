@@ -21,7 +21,7 @@ import { systemClock } from '../../core/clock.ts';
 import type { Clock } from '../../core/clock.ts';
 import { PERSONAS, persona as findPersona } from './personas.ts';
 import type { Persona } from './personas.ts';
-import { listenLoopback } from './listen.ts';
+import { closeNow, listenLoopback } from './listen.ts';
 
 export interface DemoIssuerOptions {
   /** Audience every token carries (the FHIR server's identifier in the sidecar config). */
@@ -117,10 +117,7 @@ export class DemoIssuer {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeNow(server);
   }
 
   /**

@@ -13,6 +13,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK } from 'jose';
 import type { JWK } from 'jose';
 import { persona } from '../../../src/cli/dev/personas.ts';
 import type { Persona } from '../../../src/cli/dev/personas.ts';
+import { closeNow } from '../../../src/cli/dev/listen.ts';
 
 export const BENCH_AUDIENCE = 'fhirgate-bench';
 /** Below the demo sidecar config's 3600 s lifetime cap. */
@@ -75,11 +76,8 @@ export class BenchIssuer {
     return out;
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeNow(this.#server);
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
