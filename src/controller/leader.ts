@@ -17,18 +17,11 @@
 import { silentLogger } from '../telemetry/logger.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { describe } from './informer.ts';
+import type { LeaseFields } from '../k8s/client/leases.ts';
 import type { Cancel, Scheduler } from './scheduler.ts';
 
-export interface LeaseRecord {
-  /** '' when nobody holds the Lease. */
-  readonly holderIdentity: string;
-  readonly leaseDurationSeconds: number;
-  readonly acquireTime: Date | undefined;
-  readonly renewTime: Date | undefined;
-  readonly leaseTransitions: number;
-  /** Opaque; sent back on update for optimistic concurrency. */
-  readonly resourceVersion?: string;
-}
+/** A Lease as the elector reads and writes it: the client's own shape (src/k8s/client/leases.ts). */
+export type LeaseRecord = LeaseFields;
 
 /** One Lease (name and namespace fixed by the adapter). Methods throw on API errors (409 on a lost race). */
 export interface LeaseApi {

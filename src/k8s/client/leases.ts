@@ -7,11 +7,13 @@ import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 
 export interface LeaseFields {
+  /** '' when nobody holds the Lease. */
   readonly holderIdentity: string;
   readonly leaseDurationSeconds: number;
   readonly acquireTime: Date | undefined;
   readonly renewTime: Date | undefined;
   readonly leaseTransitions: number;
+  /** Opaque; sent back on update for optimistic concurrency. */
   readonly resourceVersion?: string;
 }
 
