@@ -3,12 +3,14 @@
  * on a loopback port or a Unix socket. Transport only — decisions come from CheckPipeline.
  */
 import * as grpc from '@grpc/grpc-js';
+import { isPromise } from '../core/maybe-async.ts';
+import type { MaybePromise } from '../core/maybe-async.ts';
 import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
 import { services } from '../envoy/proto.ts';
 
 export interface CheckHandler {
   /** Never throws; the answer may come back at once or as a Promise. */
-  check(req: CheckRequest): CheckResponse | Promise<CheckResponse>;
+  check(req: CheckRequest): MaybePromise<CheckResponse>;
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -110,18 +112,18 @@ export class AuthzGrpcServer {
     const batch = this.#batch;
     this.#batch = [];
     for (const { request, callback } of batch) {
-      let answer: CheckResponse | Promise<CheckResponse>;
+      let answer: MaybePromise<CheckResponse>;
       try {
         answer = this.#opts.handler.check(request);
       } catch {
         answer = Promise.reject(new Error('check threw'));
       }
-      if (typeof (answer as { then?: unknown }).then !== 'function') {
+      if (!isPromise(answer)) {
         this.#inflight--;
-        callback(null, answer as CheckResponse);
+        callback(null, answer);
         continue;
       }
-      (answer as Promise<CheckResponse>).then(
+      answer.then(
         (res) => {
           this.#inflight--;
           callback(null, res);

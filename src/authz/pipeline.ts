@@ -4,6 +4,8 @@
  * Any unexpected exception ends in `internal_error` (503): the pipeline fails closed.
  */
 import type { Decision, Obligation } from '../core/decision.ts';
+import { isPromise } from '../core/maybe-async.ts';
+import type { MaybePromise } from '../core/maybe-async.ts';
 import { deny } from '../core/decision.ts';
 import type { HttpRequest } from '../core/http.ts';
 import type { Principal } from '../core/principal.ts';
@@ -25,7 +27,7 @@ export type AuthnOutcome =
  * answer known at once (a cached token, a malformed header) may come back without a Promise.
  */
 export interface AuthenticatePort {
-  authenticate(req: HttpRequest): AuthnOutcome | Promise<AuthnOutcome>;
+  authenticate(req: HttpRequest): MaybePromise<AuthnOutcome>;
 }
 
 /** The decision for one ingested request, and whether the token came from the cache. */
@@ -34,9 +36,6 @@ export interface Decided {
   readonly tokenCached: boolean;
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
 
 /** One finished check, handed to the record phase (audit, metrics, logs, span attributes). */
 export interface CheckOutcome {
@@ -90,14 +89,14 @@ export class CheckPipeline {
    * at once (the usual case: a cached token, no instance lookup) the response comes back without
    * a Promise; otherwise a Promise of it.
    */
-  check(raw: CheckRequest): CheckResponse | Promise<CheckResponse> {
+  check(raw: CheckRequest): MaybePromise<CheckResponse> {
     const started = this.#now();
     const ingested = ingest(raw, this.#deps.ingestLimits ?? DEFAULT_INGEST_LIMITS);
     const requestId = ingested.ok ? ingested.request.requestId : ingested.requestId;
     const span = this.#startSpan(ingested.ok ? ingested.request.traceparent : undefined);
     if (!ingested.ok) return this.#finish(deny(ingested.reason, 'ingest'), false, undefined, undefined, requestId, started, span);
     const request = ingested.request;
-    let decided: Decided | Promise<Decided>;
+    let decided: MaybePromise<Decided>;
     try {
       decided = this.decide(request);
     } catch (err) {
@@ -155,7 +154,7 @@ export class CheckPipeline {
   }
 
   /** The decision for one ingested request: the phases in order (a Promise only when one waits). */
-  decide(req: HttpRequest): Decided | Promise<Decided> {
+  decide(req: HttpRequest): MaybePromise<Decided> {
     const bodyDenial = checkBodySize(req, this.#deps.maxBodyBytes);
     if (bodyDenial !== undefined) return { decision: deny(bodyDenial, 'ingest'), tokenCached: false };
 
@@ -171,7 +170,7 @@ export class CheckPipeline {
     return this.#authorize(req, authorizer, match, authn);
   }
 
-  #authorize(req: HttpRequest, authorizer: Authorizer, match: RouteMatch & { kind: 'protected' }, authn: AuthnOutcome): Decided | Promise<Decided> {
+  #authorize(req: HttpRequest, authorizer: Authorizer, match: RouteMatch & { kind: 'protected' }, authn: AuthnOutcome): MaybePromise<Decided> {
     if (!authn.ok) {
       return {
         decision: deny(authn.reason, 'authenticate', {

@@ -34,6 +34,7 @@ import type { AuthenticatorDeps } from '../token/authenticator.ts';
 import type { LogFields } from '../telemetry/logger.ts';
 import { prepareBundle } from './bundle-apply.ts';
 import type { PreparedBundle, RawBundle } from './bundle-apply.ts';
+import type { MaybePromise } from '../core/maybe-async.ts';
 
 /** The `controller` section of the sidecar config. */
 export interface ControllerConfig {
@@ -113,7 +114,7 @@ export class Subscriber {
   }
 
   /** The authenticate phase, delegated to the Authenticator of the applied bundle. */
-  authenticate(req: HttpRequest): AuthnResult | Promise<AuthnResult> {
+  authenticate(req: HttpRequest): MaybePromise<AuthnResult> {
     const authn = this.#authn;
     if (authn !== undefined) return authn.authenticate(req);
     // No issuer in the applied bundle: nobody can be authenticated.

@@ -26,6 +26,7 @@ import { KeyStore } from './jwks.ts';
 import { verifyJwt } from './jwt.ts';
 import type { JwtIssuer } from './jwt.ts';
 import { RevocationList } from './revocation.ts';
+import type { MaybePromise } from '../core/maybe-async.ts';
 
 export type AuthnResult =
   | { readonly ok: true; readonly principal: Principal; readonly cached: boolean }
@@ -102,7 +103,7 @@ export class Authenticator {
    * answered at once, without a Promise: that is most requests, and the Check pipeline then
    * finishes without waiting. Verification and introspection answer through a Promise.
    */
-  authenticate(req: HttpRequest): AuthnResult | Promise<AuthnResult> {
+  authenticate(req: HttpRequest): MaybePromise<AuthnResult> {
     try {
       const bearer = locateBearer(req, this.#config.maxTokenBytes);
       if (!bearer.ok) return { ok: false, reason: bearer.reason };

@@ -8,6 +8,7 @@ import type { Principal } from '../../../src/core/principal.ts';
 import { MAX_AUDIT_PATIENTS, buildAuditEvent } from '../../../src/audit/event.ts';
 import type { AuditContext } from '../../../src/audit/event.ts';
 import { createPseudonymizer } from '../../../src/audit/pseudonym.ts';
+import type { Pseudonymizer } from '../../../src/audit/pseudonym.ts';
 import { httpRequest, principal } from '../../support/fixtures.ts';
 
 const pseudonymize = createPseudonymizer(new Uint8Array(32).fill(9));
@@ -177,9 +178,14 @@ test('property: audit events never contain the raw patient id, subject, token, p
 
 test('who-fields of a frozen principal are worked out once; a mutable principal is read afresh; another key gives other pseudonyms', () => {
   const frozen = Object.freeze({ ...principal({ clientId: 'app-1' }), subject: 'alice' }) as Principal;
-  const first = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, ctx);
-  const again = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, ctx);
+  const calls: string[] = [];
+  const counting: Pseudonymizer = (kind, value) => (calls.push(`${kind}:${value}`), pseudonymize(kind, value));
+  const countingCtx: AuditContext = { ...ctx, pseudonymize: counting };
+  const first = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, countingCtx);
+  const again = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, countingCtx);
   assert.equal(again.subject, first.subject);
+  assert.equal(first.subject, pseudonymize('subject', 'alice'));
+  assert.deepEqual(calls.filter((c) => c.startsWith('subject:')), ['subject:alice'], 'the subject is pseudonymized once per frozen principal');
   assert.equal(again.clientId, 'app-1');
   const other = buildAuditEvent({ decision: allow(frozen), request: httpRequest() }, { ...ctx, pseudonymize: createPseudonymizer(new Uint8Array(32).fill(1)) });
   assert.notEqual(other.subject, first.subject, 'the memo is per pseudonymizer');
