@@ -2,26 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Principal } from '../../../src/core/principal.ts';
 import { launchContext, parseFhirUser } from '../../../src/smart/launch.ts';
+import { principal } from '../../support/fixtures.ts';
 
-const principal = (extra: Partial<Principal>): Principal => ({
-  tokenKind: 'jwt',
-  issuer: 'https://issuer.example.org',
-  subject: 'sub',
-  clientId: 'app',
-  audience: ['https://ehr.example.org/fhir'],
-  scopes: [],
-  jti: '',
-  expiresAt: 0,
-  issuedAt: undefined,
-  patient: undefined,
-  encounter: undefined,
-  fhirContext: [],
-  fhirUser: undefined,
-  roles: [],
-  certThumbprint: undefined,
-  claims: {},
-  ...extra,
-});
 const OPTS = { baseUrl: 'https://ehr.example.org/fhir' };
 
 test('patient, encounter, fhirContext and fhirUser are extracted', () => {
