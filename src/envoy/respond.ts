@@ -46,10 +46,14 @@ export function headersToStrip(clientHeaderNames: Iterable<string>): string[] {
   return out;
 }
 
-/** One upstream header we set, replacing any value the client sent. */
-function overwrite(key: string, value: string): HeaderValueOption {
-  return { header: { key: safeHeaderName(key), value: safeHeaderValue(value) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+/** One upstream header we set, replacing any value the client sent. `name` must already be safe. */
+function overwrite(name: string, value: string): HeaderValueOption {
+  return { header: { key: name, value: safeHeaderValue(value) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
+
+// Our own header names are constants: safe as written, no per-Check sanitizing.
+const RULE_HEADER = `${OWNED_HEADER_PREFIX}rule`;
+const CLIENT_ID_HEADER = `${OWNED_HEADER_PREFIX}client-id`;
 
 /** Added to every allowed response: PHI must not sit in shared caches. */
 const ALLOW_RESPONSE_HEADERS: readonly HeaderValueOption[] = Object.freeze([overwrite('cache-control', 'no-store')]);
@@ -65,9 +69,9 @@ export function toCheckResponse(
 ): CheckResponse {
   if (decision.kind === 'deny') return denied(decision, requestId, opts);
   const clientId = decision.principal?.clientId ?? '';
-  const upstream: HeaderValueOption[] = [overwrite('x-fhirgate-rule', decision.rule)];
-  if (clientId !== '') upstream.push(overwrite('x-fhirgate-client-id', clientId));
-  for (const [k, v] of decision.upstreamHeaders) upstream.push(overwrite(k, v));
+  const upstream: HeaderValueOption[] = [overwrite(RULE_HEADER, decision.rule)];
+  if (clientId !== '') upstream.push(overwrite(CLIENT_ID_HEADER, clientId));
+  for (const [k, v] of decision.upstreamHeaders) upstream.push(overwrite(safeHeaderName(k), v));
   const { set, remove } = decision.query;
   return {
     status: { code: GRPC_OK },
