@@ -1,12 +1,17 @@
 /**
- * The sidecar's gRPC transport: envoy.service.auth.v3.Authorization/Check and grpc.health.v1,
- * on a loopback port or a Unix socket. Transport only — decisions come from CheckPipeline.
+ * The sidecar's gRPC services: envoy.service.auth.v3.Authorization/Check and grpc.health.v1
+ * (Check and Watch), on a loopback port or a Unix socket, served by fhirgate's own gRPC layer on
+ * node:http2 (src/grpc/server.ts). Transport only — decisions come from CheckPipeline.
  */
-import * as grpc from '@grpc/grpc-js';
 import { isPromise } from '../core/maybe-async.ts';
 import type { MaybePromise } from '../core/maybe-async.ts';
 import type { CheckRequest, CheckResponse } from '../envoy/check-types.ts';
+import { decodeCheckRequest, encodeCheckResponseFrame } from '../envoy/codec.ts';
 import { services } from '../envoy/proto.ts';
+import { frameMessage } from '../grpc/framing.ts';
+import { GrpcH2Server } from '../grpc/server.ts';
+import type { StreamCall, UnaryCall } from '../grpc/server.ts';
+import { GrpcStatus } from '../grpc/status.ts';
 
 export interface CheckHandler {
   /** Never throws; the answer may come back at once or as a Promise. */
@@ -14,7 +19,15 @@ export interface CheckHandler {
 }
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+interface HealthRequest {
+  service?: string;
+}
+interface HealthResponse {
+  status: ServingStatus;
+}
+
 const HEALTH_SERVICES = new Set(['', 'envoy.service.auth.v3.Authorization']);
+const MAX_HEALTH_WATCHERS = 64;
 
 export interface GrpcServerOptions {
   /** "host:port" or "unix:/path". */
@@ -28,24 +41,30 @@ export interface GrpcServerOptions {
 
 export class AuthzGrpcServer {
   readonly #opts: GrpcServerOptions;
-  readonly #server: grpc.Server;
-  readonly #watchers = new Set<{ service: string; last: ServingStatus; call: grpc.ServerWritableStream<unknown, unknown> }>();
+  readonly #server: GrpcH2Server;
+  readonly #watchers = new Set<{ service: string; last: ServingStatus; call: StreamCall<HealthResponse> }>();
   #inflight = 0;
   /** Checks received in this event-loop turn, decided together at its end (see #check). */
-  #batch: Array<{ request: CheckRequest; callback: grpc.sendUnaryData<CheckResponse> }> = [];
+  #batch: Array<{ request: CheckRequest; call: UnaryCall<CheckResponse> }> = [];
   #boundAddress = '';
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: GrpcServerOptions) {
     this.#opts = opts;
-    this.#server = new grpc.Server({
-      'grpc.max_receive_message_length': opts.maxReceiveBytes ?? 4 * 1024 * 1024,
-      'grpc.max_send_message_length': 256 * 1024,
-      'grpc.keepalive_permit_without_calls': 1,
+    this.#server = new GrpcH2Server({ maxReceiveBytes: opts.maxReceiveBytes ?? 4 * 1024 * 1024 });
+    this.#server.add('/envoy.service.auth.v3.Authorization/Check', {
+      kind: 'unary',
+      decode: decodeCheckRequest,
+      encode: encodeCheckResponseFrame,
+      handle: this.#check,
     });
-    const { authorization, health } = services();
-    this.#server.addService(authorization, { Check: this.#check });
-    this.#server.addService(health, { Check: this.#healthCheck, Watch: this.#healthWatch });
+    const health = services().health;
+    const healthCodec = {
+      decode: (message: Buffer): HealthRequest => health['Check']!.requestDeserialize(message) as HealthRequest,
+      encode: (res: HealthResponse): Buffer => frameMessage(health['Check']!.responseSerialize(res)),
+    };
+    this.#server.add('/grpc.health.v1.Health/Check', { kind: 'unary', ...healthCodec, handle: this.#healthCheck });
+    this.#server.add('/grpc.health.v1.Health/Watch', { kind: 'server-stream', ...healthCodec, handle: this.#healthWatch });
   }
 
   get inflight(): number {
@@ -58,12 +77,7 @@ export class AuthzGrpcServer {
   }
 
   async start(): Promise<string> {
-    const addr = this.#opts.address;
-    const port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-    });
-    if (addr.startsWith('unix:')) this.#boundAddress = addr;
-    else this.#boundAddress = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
+    this.#boundAddress = await this.#server.listen(this.#opts.address);
     // Health watchers learn about readiness changes within a second.
     this.#timer = setInterval(() => this.#notifyWatchers(), 1000);
     this.#timer.unref();
@@ -81,37 +95,27 @@ export class AuthzGrpcServer {
       w.call.end();
     }
     this.#watchers.clear();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, graceMs);
-      force.unref();
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await this.#server.close(graceMs);
   }
 
   /**
-   * Checks are not decided the moment grpc-js hands them over: every Check that arrives in one
-   * event-loop turn is queued, and the queue is decided back to back in a setImmediate callback at
-   * the end of the turn. grpc-js's per-call work for the whole read runs first, then the decision
-   * code runs N times in a row while it is hot in the CPU caches; under load that costs ~15 % less
-   * CPU per Check (measured with test/bench/check.ts). Alone, a Check waits only for the rest of
-   * the turn it arrived in.
+   * Checks are not decided the moment they arrive: every Check that arrives in one event-loop
+   * turn is queued, and the queue is decided back to back in a setImmediate callback at the end of
+   * the turn. The transport's per-call work for the whole read runs first, then the decision code
+   * runs N times in a row while it is hot in the CPU caches; under load that costs ~15 % less CPU
+   * per Check (measured with test/bench/check.ts). Alone, a Check waits only for the rest of the
+   * turn it arrived in.
    */
-  #check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
+  #check = (request: CheckRequest, call: UnaryCall<CheckResponse>): void => {
     this.#inflight++;
-    this.#batch.push({ request: call.request, callback });
+    this.#batch.push({ request, call });
     if (this.#batch.length === 1) setImmediate(this.#decideBatch);
   };
 
   #decideBatch = (): void => {
     const batch = this.#batch;
     this.#batch = [];
-    for (const { request, callback } of batch) {
+    for (const { request, call } of batch) {
       let answer: MaybePromise<CheckResponse>;
       try {
         answer = this.#opts.handler.check(request);
@@ -120,18 +124,18 @@ export class AuthzGrpcServer {
       }
       if (!isPromise(answer)) {
         this.#inflight--;
-        callback(null, answer);
+        call.respond(answer);
         continue;
       }
       answer.then(
         (res) => {
           this.#inflight--;
-          callback(null, res);
+          call.respond(res);
         },
         () => {
           // The pipeline never rejects; if it ever does, answer with an error so Envoy denies.
           this.#inflight--;
-          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+          call.fail(GrpcStatus.INTERNAL, 'internal error');
         },
       );
     }
@@ -142,27 +146,22 @@ export class AuthzGrpcServer {
     return this.#opts.ready() ? 'SERVING' : 'NOT_SERVING';
   }
 
-  #healthCheck = (
-    call: grpc.ServerUnaryCall<{ service?: string }, unknown>,
-    callback: grpc.sendUnaryData<unknown>,
-  ): void => {
-    const service = typeof call.request?.service === 'string' ? call.request.service : '';
-    const status = this.#status(service);
-    if (status === 'SERVICE_UNKNOWN') callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
-    else callback(null, { status });
+  #healthCheck = (req: HealthRequest, call: UnaryCall<HealthResponse>): void => {
+    const status = this.#status(typeof req?.service === 'string' ? req.service : '');
+    if (status === 'SERVICE_UNKNOWN') call.fail(GrpcStatus.NOT_FOUND, 'unknown service');
+    else call.respond({ status });
   };
 
-  #healthWatch = (call: grpc.ServerWritableStream<{ service?: string }, unknown>): void => {
-    const service = typeof call.request?.service === 'string' ? call.request.service : '';
-    const watcher = { service, last: this.#status(service), call: call as grpc.ServerWritableStream<unknown, unknown> };
-    if (this.#watchers.size >= 64) {
-      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many health watchers' });
+  #healthWatch = (req: HealthRequest, call: StreamCall<HealthResponse>): void => {
+    if (this.#watchers.size >= MAX_HEALTH_WATCHERS) {
+      call.end(GrpcStatus.RESOURCE_EXHAUSTED, 'too many health watchers');
       return;
     }
+    const service = typeof req?.service === 'string' ? req.service : '';
+    const watcher = { service, last: this.#status(service), call };
     this.#watchers.add(watcher);
+    call.onClose(() => this.#watchers.delete(watcher));
     call.write({ status: watcher.last });
-    call.on('cancelled', () => this.#watchers.delete(watcher));
-    call.on('close', () => this.#watchers.delete(watcher));
   };
 
   #notifyWatchers(): void {

@@ -15,7 +15,8 @@
  *   - scalars sent with their default value are present ("" / 0); a map entry without key or value
  *     uses ""; a "__proto__" map key becomes an own property; repeated scalars: last one wins;
  *   - bytes (raw_value, raw_body) are views into the input buffer, as protobufjs returns them:
- *     grpc-js hands the deserializer a freshly concatenated message it never reuses;
+ *     the transport hands the decoder memory it never reuses (src/grpc/framing.ts: a view of
+ *     node:http2's DATA chunk, or a fresh concatenation of several);
  *   - stricter than protobufjs, so throws: a known field with the wrong wire type (protobufjs
  *     reinterprets the bytes), a string running past its message (protobufjs truncates it),
  *     groups (protobufjs skips them), field number 0, tag/length/uint32 varints over 5 bytes or
@@ -319,6 +320,27 @@ export function encodeCheckResponse(res: CheckResponse): Buffer {
   try {
     checkResponse(w, res);
     return w.finish();
+  } finally {
+    w.reset();
+    spare = w;
+  }
+}
+
+/**
+ * The same, framed for gRPC: the 5-byte message prefix (uncompressed, big-endian length) and the
+ * message in one Buffer, so the transport writes it without another copy.
+ */
+export function encodeCheckResponseFrame(res: CheckResponse): Buffer {
+  const w = spare ?? new Writer(1024);
+  spare = undefined;
+  try {
+    w.ensure(5);
+    w.pos = 5;
+    checkResponse(w, res);
+    const out = w.finish();
+    out[0] = 0;
+    out.writeUInt32BE(out.length - 5, 1);
+    return out;
   } finally {
     w.reset();
     spare = w;

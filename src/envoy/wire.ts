@@ -14,7 +14,7 @@ export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
 export const WIRE_I32 = 5;
 
-/** Every malformed input ends in one of these (an Error, so grpc-js reports it as a status). */
+/** Every malformed input ends in one of these (the transport answers it with a gRPC status). */
 export class WireError extends Error {
   override name = 'WireError';
 }

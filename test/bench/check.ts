@@ -3,7 +3,8 @@
  * The Check benchmark: ghz against envoy.service.auth.v3.Authorization/Check, side by side in one
  * run, for
  *   - noop       a grpc-js server whose handler does nothing (the transport floor, stock codec);
- *   - noop-codec the same no-op with fhirgate's hand-written codec (src/envoy/codec.ts);
+ *   - noop-h2    a no-op on fhirgate-authz's own transport (src/grpc/server.ts + src/envoy/codec.ts):
+ *                what the decision costs above our own floor;
  *   - cached     fhirgate-authz, one token reused (every call a verified-token cache hit);
  *     Audit events go to stdout, the default sink (in Kubernetes the container runtime collects
  *     them; here the benchmark process reads the pipe);
@@ -21,7 +22,7 @@
  *
  *   node test/bench/check.ts --out DIR [--rounds 2] [--tokens 20000] [--cached-calls 30000]
  *        [--fixed-calls 5000] [--rps 500] [--concurrency 16]
- *        [--arms noop,noop-codec,cached,cached-file,cached-noaudit,uncached] [--phases max,fixed] [--cpu-prof DIR]
+ *        [--arms noop,noop-h2,cached,cached-file,cached-noaudit,uncached] [--phases max,fixed] [--cpu-prof DIR]
  *        [--node-flags "--flag …"]
  *
  * --arms/--phases run a subset (for iterating on one figure; the report needs all of them), and
@@ -48,7 +49,7 @@ import type { RunningServer } from './lib/servers.ts';
 import { median } from './lib/stats.ts';
 import { REPO_ROOT, canPin, goTool, pinned, runTool } from './lib/tools.ts';
 
-export type ArmId = 'noop' | 'noop-codec' | 'cached' | 'cached-file' | 'cached-noaudit' | 'uncached';
+export type ArmId = 'noop' | 'noop-h2' | 'cached' | 'cached-file' | 'cached-noaudit' | 'uncached';
 export type Phase = 'max' | 'fixed';
 
 export interface ArmRun {
@@ -104,7 +105,7 @@ interface Settings {
   readonly nodeFlags: readonly string[];
 }
 
-const ALL_ARMS: readonly ArmId[] = ['noop', 'noop-codec', 'cached', 'cached-file', 'cached-noaudit', 'uncached'];
+const ALL_ARMS: readonly ArmId[] = ['noop', 'noop-h2', 'cached', 'cached-file', 'cached-noaudit', 'uncached'];
 const ALL_PHASES: readonly Phase[] = ['max', 'fixed'];
 
 /** A comma-separated subset of `all`, in `all`'s order; throws on an unknown name. */
@@ -123,7 +124,7 @@ function intOption(v: string | undefined, name: string, min: number, max: number
 
 /** What the counters must show for a measured run of `calls` calls of this arm. */
 export function counterProblems(arm: ArmId, calls: number, d: SidecarCounters | undefined): string[] {
-  if (arm === 'noop' || arm === 'noop-codec') return [];
+  if (arm === 'noop' || arm === 'noop-h2') return [];
   if (d === undefined) return ['no sidecar counters'];
   const p: string[] = [];
   if (d.allowed !== calls) p.push(`allowed ${d.allowed} of ${calls} calls`);
@@ -202,7 +203,7 @@ class CheckBench {
     const cpu = this.#pin ? SERVER_CPU : undefined;
     const nodeFlags = [...this.#s.nodeFlags];
     if (this.#s.cpuProf !== undefined) nodeFlags.push('--cpu-prof', '--cpu-prof-dir', this.#s.cpuProf, '--cpu-prof-name', `${arm}-${Date.now()}.cpuprofile`);
-    if (arm === 'noop' || arm === 'noop-codec') return startNoop(this.#work, cpu, MAX_BODY, nodeFlags, arm === 'noop' ? 'protobufjs' : 'fhirgate');
+    if (arm === 'noop' || arm === 'noop-h2') return startNoop(this.#work, cpu, MAX_BODY, nodeFlags, arm === 'noop' ? 'grpc-js' : 'fhirgate');
     return startSidecar(this.#work, cpu, this.#config(arm), nodeFlags);
   }
 
@@ -293,7 +294,7 @@ class CheckBench {
       const order = round % 2 === 1 ? arms : [...arms].reverse();
       for (const phase of this.#s.phases) {
         for (const arm of order) {
-          if (phase === 'fixed' && (arm === 'cached-noaudit' || arm === 'cached-file' || arm === 'noop-codec')) continue;
+          if (phase === 'fixed' && (arm === 'cached-noaudit' || arm === 'cached-file')) continue;
           process.stderr.write(`check: round ${round} ${arm} ${phase}\n`);
           const r = await this.runArm(round, arm, phase);
           this.runs.push(r);
@@ -326,7 +327,7 @@ export function summarize(result: CheckBenchResult): {
   arms: Array<{ arm: ArmId; phase: Phase; usPerCall: number; perCore: number; rps: number; p50Ms: number; p99Ms: number; runs: number }>;
   cachedOverNoop: number;
   /** The same against the no-op that shares fhirgate's codec (NaN when that arm did not run). */
-  cachedOverNoopCodec: number;
+  cachedOverNoopH2: number;
   uncachedOverJose: number;
   /** fhirgate's token layer alone (in-process, new tokens) ÷ jose's raw verify, as rates; per-round median. */
   tokenLayerOverJose: number;
@@ -365,7 +366,7 @@ export function summarize(result: CheckBenchResult): {
       return c === undefined || n === undefined ? undefined : c / n;
     });
   const cachedOverNoop = ratio('cached', 'noop');
-  const cachedOverNoopCodec = ratio('cached', 'noop-codec');
+  const cachedOverNoopH2 = ratio('cached', 'noop-h2');
   const uncachedOverJose = perRound((round) => {
     const u = us(round, 'uncached');
     const j = result.jose.find((x) => x.round === round)?.perCpuSecond;
@@ -377,7 +378,7 @@ export function summarize(result: CheckBenchResult): {
   });
   const joseRate = result.jose.length === 0 ? Number.NaN : median(result.jose.map((j) => j.perCpuSecond));
   const authn = result.jose.map((j) => j.authnUsPerToken).filter((x): x is number => typeof x === 'number');
-  return { arms, cachedOverNoop, cachedOverNoopCodec, uncachedOverJose, tokenLayerOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
+  return { arms, cachedOverNoop, cachedOverNoopH2, uncachedOverJose, tokenLayerOverJose, joseRate, authnUsPerToken: authn.length === 0 ? Number.NaN : median(authn) };
 }
 
 async function main(): Promise<void> {

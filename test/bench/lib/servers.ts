@@ -65,19 +65,19 @@ function handle(name: string, proc: ManagedProcess, grpcAddr: string, metricsUrl
   return { name, pid, grpc: grpcAddr, metricsUrl, stop: async () => void (await proc.stop(5000)) };
 }
 
-/** `nodeFlags` go before the script (e.g. --cpu-prof); `codec` see noop-server.ts. */
+/** `nodeFlags` go before the script (e.g. --cpu-prof); `server` see noop-server.ts. */
 export async function startNoop(
   workDir: string,
   cpu: number | undefined,
   maxBodyBytes: number,
   nodeFlags: readonly string[] = [],
-  codec: 'protobufjs' | 'fhirgate' = 'protobufjs',
+  server: 'grpc-js' | 'fhirgate' = 'grpc-js',
 ): Promise<RunningServer> {
   const addressFile = path.join(workDir, `noop-${Date.now()}.json`);
   const { proc, grpc: addr } = await launch(
     'noop-server',
     path.join(REPO_ROOT, 'test/bench/noop-server.ts'),
-    ['--address-file', addressFile, '--max-body-bytes', String(maxBodyBytes), '--codec', codec],
+    ['--address-file', addressFile, '--max-body-bytes', String(maxBodyBytes), '--server', server],
     addressFile,
     cpu,
     nodeFlags,
