@@ -16,6 +16,10 @@ export interface ParsedJws {
   readonly unverifiedClaims: Readonly<Record<string, unknown>>;
   /** The payload segment's bytes that `unverifiedClaims` was parsed from. */
   readonly payloadBytes: Uint8Array;
+  /** The JWS Signing Input: the header and payload segments as they are in the token, '.' between. */
+  readonly signingInput: string;
+  /** The signature segment, canonical base64url (not decoded). */
+  readonly signature: string;
 }
 
 export type ParseResult =
@@ -102,7 +106,7 @@ export function parseCompactJws(token: string): ParseResult {
   if (parts.length !== 3) return fail('token_malformed');
   const [h, p, s] = parts as [string, string, string];
   if (h === '' || p === '' || s === '') return fail('token_malformed');
-  // The signature is only checked for canonical spelling here; jose decodes and verifies it.
+  // The signature is only checked for canonical spelling here; jwt.ts decodes and verifies it.
   if (!isCanonicalBase64url(s)) return fail('token_malformed');
   const checked = checkedHeader(h);
   if (checked === undefined) return fail('token_malformed');
@@ -116,7 +120,15 @@ export function parseCompactJws(token: string): ParseResult {
   if (claims === undefined) return fail('token_malformed');
   return {
     ok: true,
-    jws: { header, alg: header['alg'] as string, kid: header['kid'] as string | undefined, unverifiedClaims: claims, payloadBytes },
+    jws: {
+      header,
+      alg: header['alg'] as string,
+      kid: header['kid'] as string | undefined,
+      unverifiedClaims: claims,
+      payloadBytes,
+      signingInput: token.slice(0, h.length + 1 + p.length),
+      signature: s,
+    },
   };
 }
 

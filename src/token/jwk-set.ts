@@ -2,18 +2,19 @@
  * Turns a fetched JWKS document into imported verification keys, strictly: a set that exposes
  * private key material is refused as a whole (the issuer is misconfigured and its tokens can be
  * forged), keys we cannot or must not use (encryption keys, symmetric keys, unknown curves,
- * algorithms outside the issuer's allowlist) are skipped and counted.
+ * algorithms outside the issuer's allowlist, RSA keys under 2048 bits) are skipped and counted.
  */
 import { importJWK } from 'jose';
-import type { CryptoKey } from 'jose';
 import { KID_PATTERN } from './compact.ts';
 import { decodeUtf8Strict, parseStrictJsonObject } from './json-strict.ts';
+import { jwsKey } from './signature.ts';
+import type { JwsKey } from './signature.ts';
 
 export interface VerificationKey {
   /** `kid` of the JWK, undefined when the issuer published none. */
   readonly kid: string | undefined;
   /** Imported key per allowed algorithm this JWK can verify. */
-  readonly byAlg: ReadonlyMap<string, CryptoKey>;
+  readonly byAlg: ReadonlyMap<string, JwsKey>;
 }
 
 export type KeySetResult =
@@ -86,14 +87,16 @@ async function importOne(
   }
   let algs = algorithmsFor(jwk).filter((a) => allowedAlgorithms.includes(a));
   if (Object.hasOwn(jwk, 'alg')) algs = algs.filter((a) => a === jwk['alg']);
-  const byAlg = new Map<string, CryptoKey>();
+  const byAlg = new Map<string, JwsKey>();
   for (const alg of algs) {
     const slot = `${kid ?? ''}\u0000${alg}`;
     if (seenKidAlg.has(slot)) continue; // ambiguous: first key wins, later duplicates are skipped
     try {
       const imported = await importJWK(publicMembers(jwk), alg);
-      if (imported instanceof Uint8Array) continue;
-      byAlg.set(alg, imported);
+      // Checked for this algorithm once, here, as jose checks a key on every verification.
+      const key = imported instanceof Uint8Array ? undefined : jwsKey(alg, imported);
+      if (key === undefined) continue;
+      byAlg.set(alg, key);
       seenKidAlg.add(slot);
     } catch {
       // malformed key material for this algorithm: skip it

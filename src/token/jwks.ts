@@ -10,7 +10,6 @@
  * During an outage the last good keys stay in use until `maxStaleSeconds` after the last
  * successful fetch; after that the issuer's tokens are denied with `issuer_keys_unavailable`.
  */
-import type { CryptoKey } from 'jose';
 import type { Clock } from '../core/clock.ts';
 import type { ResolvedIssuerConfig } from './config.ts';
 import { emit } from './events.ts';
@@ -19,6 +18,7 @@ import { fetchLimited, isAllowedUrl } from './fetch-limited.ts';
 import { parseKeySet } from './jwk-set.ts';
 import type { VerificationKey } from './jwk-set.ts';
 import { decodeUtf8Strict, parseStrictJsonObject } from './json-strict.ts';
+import type { JwsKey } from './signature.ts';
 
 export interface KeyStoreDeps {
   readonly clock: Clock;
@@ -29,7 +29,7 @@ export interface KeyStoreDeps {
 }
 
 export type KeyLookup =
-  | { readonly ok: true; readonly key: CryptoKey }
+  | { readonly ok: true; readonly key: JwsKey }
   | {
       readonly ok: false;
       readonly reason: 'token_signature_invalid' | 'issuer_keys_unavailable';
@@ -136,7 +136,7 @@ export class KeyStore {
     return Math.max(1, Math.ceil((cooldownMs - since) / 1000));
   }
 
-  #find(kid: string | undefined, alg: string): CryptoKey | undefined {
+  #find(kid: string | undefined, alg: string): JwsKey | undefined {
     if (kid !== undefined) return this.#byKid.get(kid)?.byAlg.get(alg);
     // No kid: usable only when exactly one key can verify this algorithm (no trial verification).
     const candidates = this.#keys.filter((k) => k.byAlg.has(alg));

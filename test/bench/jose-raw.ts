@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * jose's own RS256 verification rate, in-process, over the same tokens the uncached Check arm
- * sends: the ceiling an uncached Check can approach (the target is ≥ 0.8× this rate per core).
+ * jose's own RS256 verification rate (jwtVerify), in-process, over the same tokens the uncached
+ * Check arm sends: the reference the issue's uncached target is stated against (≥ 0.8× this rate
+ * per core). fhirgate's token layer no longer verifies through jose (src/token/signature.ts calls
+ * node:crypto synchronously on keys jose imported), so it can beat this rate.
  * One verification at a time, as the sidecar verifies one token per request; the key is imported
  * once up front, as the sidecar's key store does.
  *

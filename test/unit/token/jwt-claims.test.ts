@@ -11,7 +11,7 @@ import { UnsecuredJWT } from 'jose';
 import { ManualClock } from '../../../src/core/clock.ts';
 import type { ReasonCode } from '../../../src/core/reasons.ts';
 import { Authenticator } from '../../../src/token/authenticator.ts';
-import { reasonForJoseError } from '../../../src/token/jose-errors.ts';
+import { reasonForJoseError } from '../../support/jose-errors.ts';
 import { checkRegisteredClaims, checkTimes } from '../../../src/token/jwt.ts';
 import { FakeIssuer, b64, b64json, bearer, makeKey, mint, signRaw } from './helpers.ts';
 import type { TestKey } from './helpers.ts';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errors } from 'jose';
-import { reasonForJoseError } from '../../../src/token/jose-errors.ts';
+import { reasonForJoseError } from '../../support/jose-errors.ts';
 import { checkTimes } from '../../../src/token/jwt.ts';
 
 const cfg = { clockSkewSeconds: 60, maxLifetimeSeconds: 3600 };

@@ -1,9 +1,10 @@
 /**
- * jose error → fhirgate reason code. jose's `code` strings are stable API; claim failures are
- * refined by the claim jose names, so an audience problem reads as one in metrics and audit.
+ * Test support: jose error → fhirgate reason code, for the tests that hold our own claim and
+ * signature checks to jose's verdicts (the token path itself no longer goes through jose).
+ * jose's `code` strings are stable API; claim failures are refined by the claim jose names.
  */
 import { errors } from 'jose';
-import type { ReasonCode } from '../core/reasons.ts';
+import type { ReasonCode } from '../../src/core/reasons.ts';
 
 export function reasonForJoseError(err: unknown): ReasonCode {
   if (!(err instanceof errors.JOSEError)) return 'internal_error';
