@@ -25,7 +25,9 @@ export class FrameError extends Error {
 
 export class UnaryRequestReader {
   readonly #maxBytes: number;
-  #chunks: Buffer[] = [];
+  /** The DATA chunks so far; a request usually arrives in one, so the array is made on the second. */
+  #first: Buffer | undefined;
+  #more: Buffer[] | undefined;
   #have = 0;
   /** 5 + Message-Length once the prefix has been read; -1 before. */
   #total = -1;
@@ -40,7 +42,8 @@ export class UnaryRequestReader {
     if (this.#total >= 0 && this.#have + chunk.length > this.#total) {
       throw new FrameError(GrpcStatus.INTERNAL, 'more than one request message');
     }
-    this.#chunks.push(chunk);
+    if (this.#first === undefined) this.#first = chunk;
+    else (this.#more ??= [this.#first]).push(chunk);
     this.#have += chunk.length;
     if (this.#total < 0 && this.#have >= PREFIX_BYTES) this.#readPrefix();
   }
@@ -50,16 +53,18 @@ export class UnaryRequestReader {
     if (this.#total < 0 || this.#have < this.#total) {
       throw new FrameError(GrpcStatus.INTERNAL, this.#have === 0 ? 'no request message' : 'incomplete request message');
     }
-    const chunks = this.#chunks;
-    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#have);
-    this.#chunks = [];
+    const all = this.#more === undefined ? this.#first! : Buffer.concat(this.#more, this.#have);
+    this.#first = this.#more = undefined;
     return all.subarray(PREFIX_BYTES, this.#total);
   }
 
   #readPrefix(): void {
     // A prefix split over DATA frames is rare (only a hostile or odd client does it): join once.
-    if (this.#chunks[0]!.length < PREFIX_BYTES) this.#chunks = [Buffer.concat(this.#chunks, this.#have)];
-    const head = this.#chunks[0]!;
+    if (this.#first!.length < PREFIX_BYTES) {
+      this.#first = Buffer.concat(this.#more!, this.#have);
+      this.#more = undefined;
+    }
+    const head = this.#first!;
     const flag = head[0]!;
     if (flag === 1) throw new FrameError(GrpcStatus.UNIMPLEMENTED, 'compressed messages are not accepted');
     if (flag !== 0) throw new FrameError(GrpcStatus.INTERNAL, 'invalid compressed flag');

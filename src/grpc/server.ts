@@ -182,7 +182,7 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
       return;
     }
     stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
-    stream.once('wantTrailers', sendOkTrailers);
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(framed);
   }
 
@@ -205,7 +205,7 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     this.#finish();
     const stream = this.#stream;
     if (code === GrpcStatus.OK && stream.headersSent && !stream.destroyed && !stream.closed) {
-      stream.once('wantTrailers', sendOkTrailers);
+      stream.on('wantTrailers', sendOkTrailers);
       stream.end();
       return;
     }
