@@ -26,6 +26,8 @@ export interface ClassifyInput {
 }
 
 const deny = (reason: ReasonCode): ClassifyResult => ({ ok: false, reason });
+const CHARSET = /^charset\s*=\s*"?([^"]*)"?$/i;
+const SEARCH_POST = /^(\/[A-Za-z]+)?\/_search$/;
 
 /** Media type without parameters, lower-cased; undefined when absent. */
 function mediaType(contentType: string | undefined): { type: string; charset: string | undefined } | undefined {
@@ -33,7 +35,7 @@ function mediaType(contentType: string | undefined): { type: string; charset: st
   const [type = '', ...params] = contentType.split(';').map((p) => p.trim());
   let charset: string | undefined;
   for (const p of params) {
-    const m = /^charset\s*=\s*"?([^"]*)"?$/i.exec(p);
+    const m = CHARSET.exec(p);
     if (m !== null) charset = (m[1] ?? '').toLowerCase();
   }
   return { type: type.toLowerCase(), charset };
@@ -41,7 +43,7 @@ function mediaType(contentType: string | undefined): { type: string; charset: st
 
 const isSearchPost = (path: string, basePath: string): boolean => {
   const rest = path.slice(normalizeBasePath(basePath).length);
-  return /^(\/[A-Za-z]+)?\/_search$/.test(rest);
+  return SEARCH_POST.test(rest);
 };
 
 export function classify(req: ClassifyInput, opts: ClassifyOptions): ClassifyResult {

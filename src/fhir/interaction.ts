@@ -7,11 +7,12 @@
  * escapes, empty or dot segments), so the path the policy judged is the path the server serves.
  */
 import type { ReasonCode } from '../core/reasons.ts';
+import { EMPTY } from './lists.ts';
 import { parseQueryPairs } from './query.ts';
 import type { QueryPair } from './query.ts';
 import { COMPARTMENT_TYPES, isFhirId, isResourceType } from './resource-types.ts';
 import type { ClassifyOptions, CompartmentRef, FhirRequest, Interaction, OperationLevel } from './request.ts';
-import { EMPTY_SEARCH, parseSearch } from './search.ts';
+import { EMPTY_SEARCH, tryParseSearch } from './search.ts';
 import type { ParsedSearch } from './search.ts';
 
 export type InteractionInput = {
@@ -34,6 +35,8 @@ export type InteractionResult =
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const SEGMENT = /^[A-Za-z0-9\-._$*]{1,64}$/;
 const OPERATION = /^\$[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const FORMAT = /^[A-Za-z0-9+./\-;= ]{1,100}$/;
+const LETTERS = /^[A-Za-z]+$/;
 
 /** Query parameters allowed on interactions that are not searches (besides `_format`/`_pretty`). */
 const ALLOWED_QUERY: Partial<Record<Interaction, ReadonlySet<string>>> = {
@@ -49,37 +52,56 @@ const ALLOWED_QUERY: Partial<Record<Interaction, ReadonlySet<string>>> = {
   capabilities: new Set(['mode', '_summary', '_elements']),
 };
 
+const NO_QUERY: ReadonlySet<string> = new Set();
+
 const fail = (reason: ReasonCode): InteractionResult => ({ ok: false, reason });
 
 /** Normalizes a configured base path: '' for root, otherwise '/x/y' without trailing slash. */
 export function normalizeBasePath(basePath: string): string {
-  return basePath.replace(/\/+$/, '');
+  return basePath.endsWith('/') ? basePath.replace(/\/+$/, '') : basePath;
 }
 
-/** Splits the part of `path` after the base into validated segments, or returns a reason. */
+/** Splits the part of `path` after the base into validated segments (at most 4), or returns a reason. */
 export function pathSegments(path: string, basePath: string): string[] | ReasonCode {
   const base = normalizeBasePath(basePath);
   if (path === base || (base === '' && path === '/')) return [];
-  if (!path.startsWith(base + '/')) return 'request_path_invalid';
-  const segs = path.slice(base.length + 1).split('/');
-  if (segs.length > 4) return 'request_path_invalid';
-  for (const s of segs) {
+  if (!path.startsWith(base) || path.charCodeAt(base.length) !== 0x2f) return 'request_path_invalid';
+  // Count the segments first: more than four is refused before anything is sliced, and the list
+  // is made at its final size.
+  let count = 1;
+  for (let i = path.indexOf('/', base.length + 1); i >= 0; i = path.indexOf('/', i + 1)) {
+    if (++count > 4) return 'request_path_invalid';
+  }
+  const segs = new Array<string>(count);
+  let start = base.length + 1;
+  for (let k = 0; k < count; k++) {
+    let end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    const s = path.slice(start, end);
     if (s === '' || s === '.' || s === '..' || !SEGMENT.test(s)) return 'request_path_invalid';
+    segs[k] = s;
+    start = end + 1;
   }
   return segs;
+}
+
+/** Whether any name may be `_format`/`_pretty` (or a modified form of one, which is refused). */
+function hasControls(pairs: readonly QueryPair[]): boolean {
+  for (const pair of pairs) if (pair[0].startsWith('_format') || pair[0].startsWith('_pretty')) return true;
+  return false;
 }
 
 /** Takes `_format`/`_pretty` out of the pairs (each at most once). */
 function stripControls(
   pairs: readonly QueryPair[],
-): { rest: QueryPair[]; format: string | undefined; pretty: boolean | undefined } | undefined {
+): { rest: readonly QueryPair[]; format: string | undefined; pretty: boolean | undefined } | undefined {
   let format: string | undefined;
   let pretty: boolean | undefined;
   const rest: QueryPair[] = [];
   for (const pair of pairs) {
     const [name, value] = pair;
     if (name === '_format') {
-      if (format !== undefined || !/^[A-Za-z0-9+./\-;= ]{1,100}$/.test(value)) return undefined;
+      if (format !== undefined || !FORMAT.test(value)) return undefined;
       format = value;
     } else if (name === '_pretty') {
       if (pretty !== undefined || (value !== 'true' && value !== 'false')) return undefined;
@@ -105,7 +127,7 @@ interface Shape {
 
 /** Segment that stands where a resource type must be: unknown names get their own reason. */
 function typeReason(seg: string): ReasonCode {
-  return /^[A-Za-z]+$/.test(seg) ? 'fhir_resource_type_unknown' : 'request_path_invalid';
+  return LETTERS.test(seg) ? 'fhir_resource_type_unknown' : 'request_path_invalid';
 }
 
 function operationLevelAllowed(
@@ -124,23 +146,28 @@ function operationLevelAllowed(
   return methods.includes(method === 'HEAD' ? 'GET' : method);
 }
 
+/** `$name` at `level`: the operation's shape, or why it is refused. */
+function operationShape(opts: ClassifyOptions, method: string, seg: string, level: OperationLevel, resourceType?: string, id?: string): Shape | ReasonCode {
+  if (!OPERATION.test(seg)) return 'request_path_invalid';
+  const name = seg.slice(1);
+  if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') return 'fhir_interaction_unknown';
+  if (!operationLevelAllowed(opts, name, level, resourceType, method)) return 'fhir_operation_not_allowed';
+  const shape: Shape = { interaction: `operation-${level}`, operation: name };
+  if (resourceType !== undefined) shape.resourceType = resourceType;
+  if (id !== undefined) shape.id = id;
+  return shape;
+}
+
 /**
  * Maps method + segments to the interaction shape, or a reason. `hasCriteria` (any query parameter
  * besides `_format`/`_pretty`) turns PUT/PATCH/DELETE on a type into the conditional forms.
  */
 function shapeOf(method: string, segs: readonly string[], hasCriteria: boolean, opts: ClassifyOptions): Shape | ReasonCode {
   const read = method === 'GET' || method === 'HEAD';
-  const [a, b, c, d] = segs;
-  const op = (seg: string, level: OperationLevel, resourceType?: string, id?: string): Shape | ReasonCode => {
-    if (!OPERATION.test(seg)) return 'request_path_invalid';
-    const name = seg.slice(1);
-    if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') return 'fhir_interaction_unknown';
-    if (!operationLevelAllowed(opts, name, level, resourceType, method)) return 'fhir_operation_not_allowed';
-    const shape: Shape = { interaction: `operation-${level}`, operation: name };
-    if (resourceType !== undefined) shape.resourceType = resourceType;
-    if (id !== undefined) shape.id = id;
-    return shape;
-  };
+  const a = segs[0];
+  const b = segs[1];
+  const c = segs[2];
+  const d = segs[3];
 
   if (a === undefined) {
     if (read) return { interaction: 'search-system' };
@@ -150,7 +177,7 @@ function shapeOf(method: string, segs: readonly string[], hasCriteria: boolean, 
     if (a === 'metadata') return read ? { interaction: 'capabilities' } : 'fhir_interaction_unknown';
     if (a === '_history') return read ? { interaction: 'history-system' } : 'fhir_interaction_unknown';
     if (a === '_search') return method === 'POST' ? { interaction: 'search-system' } : 'fhir_interaction_unknown';
-    if (a.startsWith('$')) return op(a, 'system');
+    if (a.startsWith('$')) return operationShape(opts, method, a, 'system');
     if (!isResourceType(a)) return typeReason(a);
     switch (method) {
       case 'GET':
@@ -172,7 +199,7 @@ function shapeOf(method: string, segs: readonly string[], hasCriteria: boolean, 
   if (c === undefined) {
     if (b === '_search') return method === 'POST' ? { interaction: 'search-type', resourceType: a } : 'fhir_interaction_unknown';
     if (b === '_history') return read ? { interaction: 'history-type', resourceType: a } : 'fhir_interaction_unknown';
-    if (b.startsWith('$')) return op(b, 'type', a);
+    if (b.startsWith('$')) return operationShape(opts, method, b, 'type', a);
     if (!isFhirId(b)) return 'request_path_invalid';
     switch (method) {
       case 'GET':
@@ -191,7 +218,7 @@ function shapeOf(method: string, segs: readonly string[], hasCriteria: boolean, 
   if (!isFhirId(b)) return 'request_path_invalid';
   if (d === undefined) {
     if (c === '_history') return read ? { interaction: 'history-instance', resourceType: a, id: b } : 'fhir_interaction_unknown';
-    if (c.startsWith('$')) return op(c, 'instance', a, b);
+    if (c.startsWith('$')) return operationShape(opts, method, c, 'instance', a, b);
     if (c !== '*' && !isResourceType(c)) return typeReason(c);
     if (!COMPARTMENT_TYPES.has(a)) return 'fhir_interaction_unknown';
     if (!read) return 'fhir_interaction_unknown';
@@ -214,9 +241,14 @@ export function classifyInteraction(input: InteractionInput, opts: ClassifyOptio
   if (!METHODS.has(input.method)) return fail('fhir_interaction_unknown');
   const segs = pathSegments(input.path, opts.basePath);
   if (typeof segs === 'string') return fail(segs);
-  const controls = stripControls(input.pairs);
-  if (controls === undefined) return fail('fhir_search_invalid');
-  const { rest, format, pretty } = controls;
+  let rest = input.pairs;
+  let format: string | undefined;
+  let pretty: boolean | undefined;
+  if (hasControls(rest)) {
+    const controls = stripControls(rest);
+    if (controls === undefined) return fail('fhir_search_invalid');
+    ({ rest, format, pretty } = controls);
+  }
   if (segs.length === 0 && input.method === 'POST') {
     if (rest.length > 0) return fail('fhir_search_invalid');
     return { ok: true, bundle: true, format, pretty };
@@ -235,17 +267,17 @@ export function classifyInteraction(input: InteractionInput, opts: ClassifyOptio
     // Operation parameters are not search parameters; the policy reads them from `query`.
   } else if (isSearch || conditional) {
     const target = shape.compartment !== undefined ? (shape.compartment.targetType === '*' ? undefined : shape.compartment.targetType) : shape.resourceType;
-    const parsed = parseSearch(rest, target);
-    if (!parsed.ok) return parsed;
-    search = parsed.search;
+    const parsed = tryParseSearch(rest, target);
+    if (parsed === undefined) return fail('fhir_search_invalid');
+    search = parsed;
     // Conditional update/patch/delete with only result parameters would match every resource.
     if (conditional && search.params.length === 0) return fail('fhir_search_invalid');
   } else {
-    const allowed = ALLOWED_QUERY[shape.interaction] ?? new Set<string>();
-    if (!rest.every(([name]) => allowed.has(name))) return fail('fhir_search_invalid');
-    const parsed = parseSearch(rest, shape.resourceType);
-    if (!parsed.ok) return parsed;
-    search = parsed.search;
+    const allowed = ALLOWED_QUERY[shape.interaction] ?? NO_QUERY;
+    for (const pair of rest) if (!allowed.has(pair[0])) return fail('fhir_search_invalid');
+    const parsed = tryParseSearch(rest, shape.resourceType);
+    if (parsed === undefined) return fail('fhir_search_invalid');
+    search = parsed;
   }
 
   if (shape.interaction === 'create' && input.ifNoneExist !== undefined) {
@@ -269,7 +301,7 @@ export function classifyInteraction(input: InteractionInput, opts: ClassifyOptio
       query: rest,
       format,
       pretty,
-      entries: [],
+      entries: EMPTY,
     },
   };
 }
@@ -282,6 +314,6 @@ function parseCriteria(raw: string, resourceType: string | undefined): ParsedSea
   const pairs = parseQueryPairs(q);
   if (!pairs.ok || pairs.pairs.length === 0) return undefined;
   if (pairs.pairs.some(([n]) => n.startsWith('_format') || n.startsWith('_pretty'))) return undefined;
-  const parsed = parseSearch(pairs.pairs, resourceType);
-  return parsed.ok && parsed.search.params.length > 0 ? parsed.search : undefined;
+  const parsed = tryParseSearch(pairs.pairs, resourceType);
+  return parsed !== undefined && parsed.params.length > 0 ? parsed : undefined;
 }

@@ -9,6 +9,8 @@
  * plus must be sent as `%2B`.
  */
 
+import { EMPTY } from './lists.ts';
+
 export type QueryPair = readonly [name: string, value: string];
 
 export type QueryResult = { readonly ok: true; readonly pairs: readonly QueryPair[] } | { readonly ok: false };
@@ -16,47 +18,49 @@ export type QueryResult = { readonly ok: true; readonly pairs: readonly QueryPai
 /** Hard cap on pairs in one request; far above real FHIR searches, low enough to bound work. */
 export const MAX_QUERY_PAIRS = 256;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+// Patterns live at module level: a regex literal inside a function is a new RegExp object on
+// every call.
+const NEEDS_DECODING = /[%+]/;
+const PLAIN = /^[\x21-\x22\x24-\x7e]*$/;
+const TRAILING_NEWLINE = /\r?\n$/;
+const PLUS = /\+/g;
 
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
 /**
  * Percent-decodes one component. Returns undefined for a malformed escape, invalid UTF-8, a raw
  * character outside printable ASCII, `#`, or a decoded control character.
+ *
+ * The raw characters and the escapes are checked here; the bytes are then decoded by
+ * decodeURIComponent, which accepts exactly the well-formed UTF-8 sequences (no overlong forms,
+ * no surrogates, nothing above U+10FFFF — the same set as a fatal TextDecoder, which
+ * test/unit/fhir/query.test.ts checks) and builds the string without an intermediate buffer.
  */
 export function decodeComponent(s: string): string | undefined {
-  if (!/[%+]/.test(s)) {
+  if (!NEEDS_DECODING.test(s)) {
     // Fast path (most names and many values): nothing to decode, only characters to check.
-    return /^[\x21-\x22\x24-\x7e]*$/.test(s) ? s : undefined;
+    return PLAIN.test(s) ? s : undefined;
   }
-  const bytes = new Uint8Array(s.length);
-  let n = 0;
+  let plus = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x25) {
-      const hi = hexValue(s.charCodeAt(i + 1));
-      const lo = hexValue(s.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) return undefined;
-      bytes[n++] = hi * 16 + lo;
+      if (!isHex(s.charCodeAt(i + 1)) || !isHex(s.charCodeAt(i + 2))) return undefined;
       i += 2;
     } else if (c === 0x2b) {
-      bytes[n++] = 0x20;
+      plus = true;
     } else if (c <= 0x20 || c >= 0x7f || c === 0x23) {
       return undefined;
-    } else {
-      bytes[n++] = c;
     }
   }
   let out: string;
   try {
-    out = utf8.decode(bytes.subarray(0, n));
+    // `+` is a space; a literal plus arrives as %2B, which this replacement does not touch.
+    out = decodeURIComponent(plus ? s.replace(PLUS, ' ') : s);
   } catch {
-    return undefined;
+    return undefined; // URIError: the escapes are not well-formed UTF-8
   }
   // Decoded control characters (NUL, CR, LF, …) have no business in a FHIR search value.
   for (let i = 0; i < out.length; i++) {
@@ -66,25 +70,50 @@ export function decodeComponent(s: string): string | undefined {
   return out;
 }
 
+const FAILED: QueryResult = Object.freeze({ ok: false });
+const NO_PAIRS: QueryResult = Object.freeze({ ok: true, pairs: EMPTY });
+
 /**
  * Splits `raw` on `&` and each piece on its first `=`; empty pieces (`a=1&&b=2`) are skipped, as
- * every server does. A piece without `=` is a name with an empty value.
+ * every server does. A piece without `=` is a name with an empty value. More than
+ * 4 × MAX_QUERY_PAIRS pieces (empty ones included) or MAX_QUERY_PAIRS pairs fail the whole query.
+ *
+ * The pieces are found by scanning, not `split`: a first pass counts them (and enforces the caps
+ * before anything is allocated), a second decodes them into a list made at its final size.
  */
 export function parseQueryPairs(raw: string): QueryResult {
-  const pairs: QueryPair[] = [];
-  if (raw === '') return { ok: true, pairs };
-  const pieces = raw.split('&');
-  if (pieces.length > MAX_QUERY_PAIRS * 4) return { ok: false };
-  for (const piece of pieces) {
-    if (piece === '') continue;
-    const eq = piece.indexOf('=');
-    const rawName = eq < 0 ? piece : piece.slice(0, eq);
-    const rawValue = eq < 0 ? '' : piece.slice(eq + 1);
-    const name = decodeComponent(rawName);
-    const value = decodeComponent(rawValue);
-    if (name === undefined || value === undefined || name === '') return { ok: false };
-    pairs.push([name, value]);
-    if (pairs.length > MAX_QUERY_PAIRS) return { ok: false };
+  if (raw === '') return NO_PAIRS;
+  let pieces = 0;
+  let nonEmpty = 0;
+  for (let start = 0; start <= raw.length; ) {
+    let end = raw.indexOf('&', start);
+    if (end < 0) end = raw.length;
+    pieces += 1;
+    if (end > start) nonEmpty += 1;
+    if (pieces > MAX_QUERY_PAIRS * 4 || nonEmpty > MAX_QUERY_PAIRS) return FAILED;
+    start = end + 1;
+  }
+  if (nonEmpty === 0) return NO_PAIRS;
+  const pairs = new Array<QueryPair>(nonEmpty);
+  let n = 0;
+  // The next '=' at or after `start` (raw.length when there is none), searched again only once
+  // `start` has passed it, so that pieces without '=' do not make the scan quadratic.
+  let eq = -1;
+  for (let start = 0; start <= raw.length; ) {
+    let end = raw.indexOf('&', start);
+    if (end < 0) end = raw.length;
+    if (end > start) {
+      if (eq < start) {
+        eq = raw.indexOf('=', start);
+        if (eq < 0) eq = raw.length;
+      }
+      const hasValue = eq < end;
+      const name = decodeComponent(raw.slice(start, hasValue ? eq : end));
+      const value = hasValue ? decodeComponent(raw.slice(eq + 1, end)) : '';
+      if (name === undefined || value === undefined || name === '') return FAILED;
+      pairs[n++] = [name, value];
+    }
+    start = end + 1;
   }
   return { ok: true, pairs };
 }
@@ -98,5 +127,5 @@ export function parseFormBody(body: Uint8Array): QueryResult {
     text += String.fromCharCode(b);
   }
   // A trailing newline is common from command-line clients and carries no parameter.
-  return parseQueryPairs(text.replace(/\r?\n$/, ''));
+  return parseQueryPairs(text.replace(TRAILING_NEWLINE, ''));
 }

@@ -25,6 +25,8 @@ export interface ReferenceContext {
 
 const UNKNOWN: NormalizedReference = Object.freeze({ kind: 'unknown' });
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]+)(\/[^?#]*)?$/;
+/** A URI scheme and its colon (module level: a regex literal in a function is made per call). */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 interface SplitBase {
   readonly scheme: string;
@@ -42,15 +44,22 @@ function splitAbsolute(url: string): SplitBase | undefined {
   };
 }
 
+/** The last base URL split (a deployment has one): not split again for every absolute reference. */
+let lastBase: { readonly url: string; readonly split: SplitBase | undefined } | undefined;
+function splitBase(baseUrl: string): SplitBase | undefined {
+  if (lastBase?.url !== baseUrl) lastBase = { url: baseUrl, split: splitAbsolute(baseUrl) };
+  return lastBase.split;
+}
+
 /**
  * If `url` is absolute and lies under `baseUrl`, returns the part after the base (no leading
  * slash); undefined when it is absolute but elsewhere (or `baseUrl` is not given); the input
  * unchanged when it is relative.
  */
 export function relativeToBase(url: string, baseUrl: string | undefined): string | undefined {
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) return url;
+  if (!SCHEME.test(url)) return url;
   if (baseUrl === undefined) return undefined;
-  const base = splitAbsolute(baseUrl);
+  const base = splitBase(baseUrl);
   const target = splitAbsolute(url);
   if (base === undefined || target === undefined) return undefined;
   if (base.scheme !== target.scheme || base.authority !== target.authority) return undefined;
@@ -59,31 +68,47 @@ export function relativeToBase(url: string, baseUrl: string | undefined): string
   return target.path.slice(prefix.length);
 }
 
-function typeAllowed(type: string, ctx: ReferenceContext): boolean {
-  if (ctx.typeModifier !== undefined && ctx.typeModifier !== type) return false;
-  const targets = ctx.targets ?? [];
-  return targets.length === 0 || targets.includes(type);
+/**
+ * Normalizes `value` (one OR-alternative, escapes already removed). The segments are found with
+ * indexOf rather than split: this runs for every value of every reference parameter.
+ */
+export function normalizeReference(value: string, ctx: ReferenceContext = {}): NormalizedReference {
+  return resolve(value, ctx.targets, ctx.typeModifier, ctx.baseUrl);
 }
 
-/** Normalizes `value` (one OR-alternative, escapes already removed). */
-export function normalizeReference(value: string, ctx: ReferenceContext = {}): NormalizedReference {
+function resolve(value: string, targets: readonly string[] | undefined, typeModifier: string | undefined, baseUrl: string | undefined): NormalizedReference {
   if (value.length > 2048 || value.includes('%')) return UNKNOWN;
-  const rel = relativeToBase(value, ctx.baseUrl);
+  const rel = relativeToBase(value, baseUrl);
   if (rel === undefined) return UNKNOWN;
-  const segs = rel.split('/');
-  if (segs.length === 1) {
-    const id = segs[0] ?? '';
-    if (!isFhirId(id)) return UNKNOWN;
-    const implied =
-      ctx.typeModifier ?? (ctx.targets !== undefined && ctx.targets.length === 1 ? ctx.targets[0] : undefined);
+  const slash = rel.indexOf('/');
+  if (slash < 0) {
+    // A bare id: the type must be implied by a type modifier or a single-target parameter.
+    if (!isFhirId(rel)) return UNKNOWN;
+    const implied = typeModifier ?? (targets !== undefined && targets.length === 1 ? targets[0] : undefined);
     if (implied === undefined || !isResourceType(implied)) return UNKNOWN;
-    return { kind: 'resource', type: implied, id, versionId: undefined };
+    return { kind: 'resource', type: implied, id: rel, versionId: undefined };
   }
-  const [type = '', id = '', hist, vid] = segs;
-  if (segs.length !== 2 && !(segs.length === 4 && hist === '_history')) return UNKNOWN;
-  if (!isResourceType(type) || !isFhirId(id) || !typeAllowed(type, ctx)) return UNKNOWN;
-  if (vid !== undefined && !isFhirId(vid)) return UNKNOWN;
-  return { kind: 'resource', type, id, versionId: vid };
+  // Type/id, or Type/id/_history/vid: exactly two or exactly four segments.
+  const idEnd = rel.indexOf('/', slash + 1);
+  let versionId: string | undefined;
+  if (idEnd >= 0) {
+    const histEnd = rel.indexOf('/', idEnd + 1);
+    if (histEnd < 0 || rel.indexOf('/', histEnd + 1) >= 0) return UNKNOWN;
+    if (histEnd - idEnd - 1 !== HISTORY.length || !rel.startsWith(HISTORY, idEnd + 1)) return UNKNOWN;
+    versionId = rel.slice(histEnd + 1);
+  }
+  const type = rel.slice(0, slash);
+  const id = idEnd < 0 ? rel.slice(slash + 1) : rel.slice(slash + 1, idEnd);
+  if (!isResourceType(type) || !isFhirId(id) || !typeAllowed(type, targets, typeModifier)) return UNKNOWN;
+  if (versionId !== undefined && !isFhirId(versionId)) return UNKNOWN;
+  return { kind: 'resource', type, id, versionId };
+}
+
+const HISTORY = '_history';
+
+function typeAllowed(type: string, targets: readonly string[] | undefined, typeModifier: string | undefined): boolean {
+  if (typeModifier !== undefined && typeModifier !== type) return false;
+  return targets === undefined || targets.length === 0 || targets.includes(type);
 }
 
 /**
@@ -91,6 +116,16 @@ export function normalizeReference(value: string, ctx: ReferenceContext = {}): N
  * this server (undefined rather than a sentinel string: `unknown` is itself a valid FHIR id).
  */
 export function referencedPatientId(value: string, ctx: ReferenceContext = {}): string | undefined {
-  const ref = normalizeReference(value, ctx);
+  return patientIdOf(value, ctx.targets, ctx.typeModifier, ctx.baseUrl);
+}
+
+/** referencedPatientId with the context as arguments: no context object per value on the request path. */
+export function patientIdOf(
+  value: string,
+  targets: readonly string[] | undefined,
+  typeModifier: string | undefined,
+  baseUrl: string | undefined,
+): string | undefined {
+  const ref = resolve(value, targets, typeModifier, baseUrl);
   return ref.kind === 'resource' && ref.type === 'Patient' ? ref.id : undefined;
 }

@@ -9,6 +9,7 @@
  * undefined `def`): servers ignore them, and the policy decides what an unknown name means.
  */
 import type { ReasonCode } from '../core/reasons.ts';
+import { append, EMPTY } from './lists.ts';
 import { parseQueryPairs } from './query.ts';
 import type { QueryPair } from './query.ts';
 import { isResourceType } from './resource-types.ts';
@@ -17,7 +18,7 @@ import { searchParamDef } from './search-params.ts';
 
 /** R4 search comparators (prefixes) for number, date and quantity parameters. */
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
-const PREFIXES: ReadonlySet<string> = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+const PREFIXES: readonly Prefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 
 /** R4 modifiers other than the `:[type]` modifier (`:iterate` only on `_include`/`_revinclude`). */
 const MODIFIERS: ReadonlySet<string> = new Set([
@@ -100,8 +101,8 @@ export type SearchResult = { readonly ok: true; readonly search: ParsedSearch } 
 
 export const EMPTY_RESULT_PARAMS: ResultParams = Object.freeze({
   count: undefined,
-  include: [],
-  revinclude: [],
+  include: EMPTY,
+  revinclude: EMPTY,
   elements: undefined,
   summary: undefined,
   sort: undefined,
@@ -110,14 +111,18 @@ export const EMPTY_RESULT_PARAMS: ResultParams = Object.freeze({
   containedType: undefined,
 });
 
-export const EMPTY_SEARCH: ParsedSearch = Object.freeze({ params: [], result: EMPTY_RESULT_PARAMS });
+export const EMPTY_SEARCH: ParsedSearch = Object.freeze({ params: EMPTY, result: EMPTY_RESULT_PARAMS });
 
 /** Names of the result parameters (they shape the response, not the match). */
 export const RESULT_PARAM_NAMES: ReadonlySet<string> = new Set([
   '_count', '_include', '_revinclude', '_elements', '_summary', '_sort', '_total', '_contained', '_containedType',
 ]);
 
+// Patterns live at module level: a regex literal inside a function is a new RegExp object on
+// every call.
 const CODE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const COUNT = /^[0-9]{1,9}$/;
+const FHIR_ESCAPE = /\\([,$|\\])/g;
 const ELEMENT = /^[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z][A-Za-z0-9_]{0,63}){0,4}$/;
 const MAX_VALUES = 256;
 
@@ -160,30 +165,76 @@ export function splitEscaped(value: string): string[] | undefined {
 
 /** Removes FHIR search escapes (`\,` → `,` …) from one alternative that passed splitEscaped. */
 export function unescapeValue(raw: string): string {
-  return raw.replace(/\\([,$|\\])/g, '$1');
+  return raw.replace(FHIR_ESCAPE, '$1');
 }
 
-function toValue(raw: string, def: SearchParamDef | undefined, chained: boolean): SearchValue {
+/**
+ * Splits a parameter value into its OR-alternatives, as splitEscaped does (same escapes, same cap
+ * of MAX_VALUES + 1 alternatives), and reads each one with toValue. A first scan checks the
+ * escapes and counts the alternatives, so that the usual single value needs no splitting at all.
+ */
+function parseValues(value: string, def: SearchParamDef | undefined, chained: boolean): SearchValue[] {
+  let alternatives = 1;
+  let escaped = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x5c) {
+      const next = value.charCodeAt(i + 1);
+      if (next !== 0x2c && next !== 0x24 && next !== 0x7c && next !== 0x5c) fail(); // \, \$ \| \\ only
+      escaped = true;
+      i += 1;
+    } else if (c === 0x2c) {
+      alternatives += 1;
+    }
+  }
+  if (alternatives > MAX_VALUES + 1) fail();
+  if (alternatives === 1) return [toValue(value, def, chained, escaped)];
+  const values: SearchValue[] = [];
+  let start = 0;
+  escaped = false;
+  for (let i = 0; i <= value.length; i++) {
+    const c = i === value.length ? 0x2c : value.charCodeAt(i); // the end closes the last alternative
+    if (c === 0x5c) {
+      escaped = true;
+      i += 1;
+    } else if (c === 0x2c) {
+      values.push(toValue(value.slice(start, i), def, chained, escaped));
+      start = i + 1;
+      escaped = false;
+    }
+  }
+  return values;
+}
+
+/** What may follow a comparator prefix: 0-9, '+', '-' or '.' (NaN past the end is none of them). */
+function startsNumber(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e;
+}
+
+/** One alternative; `escaped` says whether it holds a FHIR escape to remove. */
+function toValue(raw: string, def: SearchParamDef | undefined, chained: boolean, escaped: boolean): SearchValue {
   let prefix: Prefix | undefined;
   let body = raw;
   const t = def?.type;
-  if (!chained && (t === 'number' || t === 'date' || t === 'quantity')) {
-    const p = raw.slice(0, 2);
-    if (PREFIXES.has(p) && /^[0-9+\-.]/.test(raw.slice(2))) {
-      prefix = p as Prefix;
-      body = raw.slice(2);
+  if (!chained && (t === 'number' || t === 'date' || t === 'quantity') && startsNumber(raw.charCodeAt(2))) {
+    for (const p of PREFIXES) {
+      if (raw.startsWith(p)) {
+        prefix = p;
+        body = raw.slice(2);
+        break;
+      }
     }
   }
-  return { raw, prefix, value: unescapeValue(body) };
+  return { raw, prefix, value: escaped ? unescapeValue(body) : body };
 }
 
-function splitModifier(segment: string): { name: string; modifier: string | undefined } {
-  const parts = segment.split(':');
-  if (parts.length > 2) fail();
-  const name = parts[0] ?? '';
+/** `name` or `name:modifier` (one link of a parameter name); anything else is rejected. */
+function splitModifier(segment: string): ChainLink {
+  const colon = segment.indexOf(':');
+  const name = colon < 0 ? segment : segment.slice(0, colon);
+  const modifier = colon < 0 ? undefined : segment.slice(colon + 1);
   if (!CODE.test(name)) fail();
-  const modifier = parts[1];
-  if (modifier !== undefined && !MODIFIERS.has(modifier) && !isResourceType(modifier)) fail();
+  if (modifier !== undefined && (modifier.includes(':') || (!MODIFIERS.has(modifier) && !isResourceType(modifier)))) fail();
   return { name, modifier };
 }
 
@@ -209,20 +260,26 @@ function parseHas(fullName: string): HasChain {
 }
 
 function parseSearchParam(resourceType: string | undefined, fullName: string, value: string): SearchParam {
-  const alternatives = splitEscaped(value);
-  if (alternatives === undefined) fail();
   if (fullName.startsWith('_has:')) {
     const has = parseHas(fullName);
-    return { name: '_has', modifier: undefined, chain: [], has, values: alternatives.map((a) => toValue(a, undefined, true)), def: undefined };
+    return { name: '_has', modifier: undefined, chain: EMPTY, has, values: parseValues(value, undefined, true), def: undefined };
   }
-  const segments = fullName.split('.');
-  if (segments.length > 8) fail();
-  const first = splitModifier(segments[0] ?? '');
-  const chain: ChainLink[] = [];
-  for (let i = 1; i < segments.length; i++) chain.push(splitModifier(segments[i] ?? ''));
-  // Every link that is followed by another must be a plain reference hop: at most a type modifier.
-  const hops = [first, ...chain].slice(0, -1);
-  for (const hop of hops) if (hop.modifier !== undefined && !isResourceType(hop.modifier)) fail();
+  // Most names are not chained: only a chained name is split on '.'.
+  const segments = fullName.includes('.') ? fullName.split('.') : undefined;
+  if (segments !== undefined && segments.length > 8) fail();
+  const first = splitModifier(segments === undefined ? fullName : (segments[0] ?? ''));
+  let chain: readonly ChainLink[] = EMPTY;
+  if (segments !== undefined) {
+    const links: ChainLink[] = [];
+    for (let i = 1; i < segments.length; i++) links.push(splitModifier(segments[i] ?? ''));
+    // Every link that is followed by another must be a plain reference hop: at most a type modifier.
+    if (first.modifier !== undefined && !isResourceType(first.modifier)) fail();
+    for (let i = 0; i < links.length - 1; i++) {
+      const modifier = links[i]?.modifier;
+      if (modifier !== undefined && !isResourceType(modifier)) fail();
+    }
+    chain = links;
+  }
   if (first.name === '_has') fail();
   const def = searchParamDef(resourceType, first.name);
   if (def !== undefined && def.type !== 'reference' && (chain.length > 0 || (first.modifier !== undefined && isResourceType(first.modifier)))) {
@@ -234,30 +291,41 @@ function parseSearchParam(resourceType: string | undefined, fullName: string, va
     modifier: first.modifier,
     chain,
     has: undefined,
-    values: alternatives.map((a) => toValue(a, def, chain.length > 0)),
+    values: parseValues(value, def, chain.length > 0),
     def,
   };
 }
 
-function parseInclude(name: string, value: string): Include {
-  const [base, modifier, ...rest] = name.split(':');
-  if (rest.length > 0 || base === undefined) fail();
-  if (modifier !== undefined && modifier !== 'iterate') fail();
-  const iterate = modifier === 'iterate';
+const ITERATE = ':iterate';
+
+/** `_include[:iterate]=Source:param[:Target]` (or `*`); `base` is `name` up to its first ':'. */
+function parseInclude(name: string, base: string, value: string): Include {
+  // The only modifier is :iterate.
+  const iterate = name !== base;
+  if (iterate && (name.length !== base.length + ITERATE.length || !name.endsWith(ITERATE))) fail();
   if (value === '*') return { wildcard: true, sourceType: undefined, param: undefined, targetType: undefined, iterate };
-  const parts = value.split(':');
-  const [sourceType, param, targetType] = parts;
-  if (parts.length < 2 || parts.length > 3 || sourceType === undefined || param === undefined) fail();
+  // Two or three ':'-separated parts.
+  const first = value.indexOf(':');
+  if (first < 0) fail();
+  const second = value.indexOf(':', first + 1);
+  if (second >= 0 && value.indexOf(':', second + 1) >= 0) fail();
+  const sourceType = value.slice(0, first);
+  const param = second < 0 ? value.slice(first + 1) : value.slice(first + 1, second);
+  const targetType = second < 0 ? undefined : value.slice(second + 1);
   if (!isResourceType(sourceType)) fail();
   if (param !== '*' && !CODE.test(param)) fail();
   if (targetType !== undefined && !isResourceType(targetType)) fail();
   return { wildcard: false, sourceType, param, targetType, iterate };
 }
 
+const SUMMARY_VALUES = ['true', 'false', 'text', 'data', 'count'] as const;
+const TOTAL_VALUES = ['none', 'estimate', 'accurate'] as const;
+const CONTAINED_VALUES = ['true', 'false', 'both'] as const;
+const CONTAINED_TYPE_VALUES = ['container', 'contained'] as const;
+
 function oneOf<T extends string>(value: string, allowed: readonly T[]): T {
-  const found = allowed.find((a) => a === value);
-  if (found === undefined) fail();
-  return found;
+  for (const a of allowed) if (a === value) return a;
+  fail();
 }
 
 /**
@@ -266,10 +334,16 @@ function oneOf<T extends string>(value: string, allowed: readonly T[]): T {
  * that a caller cannot forget to strip them.
  */
 export function parseSearch(pairs: readonly QueryPair[], resourceType: string | undefined): SearchResult {
+  const search = tryParseSearch(pairs, resourceType);
+  return search === undefined ? invalid : { ok: true, search };
+}
+
+/** parseSearch without the result wrapper, for the request path: undefined means `fhir_search_invalid`. */
+export function tryParseSearch(pairs: readonly QueryPair[], resourceType: string | undefined): ParsedSearch | undefined {
   try {
-    return { ok: true, search: parseSearchOrThrow(pairs, resourceType) };
+    return parseSearchOrThrow(pairs, resourceType);
   } catch (e) {
-    if (e instanceof SearchSyntaxError) return invalid;
+    if (e instanceof SearchSyntaxError) return undefined;
     throw e;
   }
 }
@@ -282,52 +356,57 @@ export function parseSearchQuery(rawQuery: string, resourceType: string | undefi
 }
 
 function parseSearchOrThrow(pairs: readonly QueryPair[], resourceType: string | undefined): ParsedSearch {
-  const params: SearchParam[] = [];
-  const include: Include[] = [];
-  const revinclude: Include[] = [];
-  const seen = new Set<string>();
-  const r: {
-    count?: number;
-    elements?: string[];
-    summary?: ResultParams['summary'];
-    sort?: SortKey[];
-    total?: ResultParams['total'];
-    contained?: ResultParams['contained'];
-    containedType?: ResultParams['containedType'];
-  } = {};
+  let params: SearchParam[] | undefined;
+  let include: Include[] | undefined;
+  let revinclude: Include[] | undefined;
+  // The singleton result parameters; each is defined once seen (that is how a repeat is caught).
+  let count: number | undefined;
+  let elements: string[] | undefined;
+  let summary: ResultParams['summary'];
+  let sort: SortKey[] | undefined;
+  let total: ResultParams['total'];
+  let contained: ResultParams['contained'];
+  let containedType: ResultParams['containedType'];
   for (const [name, value] of pairs) {
-    const base = name.split(':')[0] ?? '';
+    const colon = name.indexOf(':');
+    const base = colon < 0 ? name : name.slice(0, colon);
     if (base === '_format' || base === '_pretty') fail();
-    if (base === '_include' || base === '_revinclude') {
-      (base === '_include' ? include : revinclude).push(parseInclude(name, value));
+    if (base === '_include') {
+      include = append(include, parseInclude(name, base, value));
+      continue;
+    }
+    if (base === '_revinclude') {
+      revinclude = append(revinclude, parseInclude(name, base, value));
       continue;
     }
     if (!RESULT_PARAM_NAMES.has(base)) {
-      params.push(parseSearchParam(resourceType, name, value));
+      params = append(params, parseSearchParam(resourceType, name, value));
       continue;
     }
     // The remaining result parameters take no modifier and may appear once: two `_count`s are
     // read as the first by some servers and the last by others.
-    if (name !== base || seen.has(base)) fail();
-    seen.add(base);
+    if (colon >= 0) fail();
     switch (base) {
       case '_count':
-        if (!/^[0-9]{1,9}$/.test(value)) fail();
-        r.count = Number(value);
+        if (count !== undefined || !COUNT.test(value)) fail();
+        count = Number(value);
         break;
       case '_elements': {
+        if (elements !== undefined) fail();
         const els = value.split(',');
         if (els.length > MAX_VALUES || !els.every((e) => ELEMENT.test(e))) fail();
-        r.elements = els;
+        elements = els;
         break;
       }
       case '_summary':
-        r.summary = oneOf(value, ['true', 'false', 'text', 'data', 'count'] as const);
+        if (summary !== undefined) fail();
+        summary = oneOf(value, SUMMARY_VALUES);
         break;
       case '_sort': {
+        if (sort !== undefined) fail();
         const keys = value.split(',');
         if (keys.length > 32) fail();
-        r.sort = keys.map((k) => {
+        sort = keys.map((k) => {
           const descending = k.startsWith('-');
           const n = descending ? k.slice(1) : k;
           if (!CODE.test(n)) fail();
@@ -336,30 +415,29 @@ function parseSearchOrThrow(pairs: readonly QueryPair[], resourceType: string | 
         break;
       }
       case '_total':
-        r.total = oneOf(value, ['none', 'estimate', 'accurate'] as const);
+        if (total !== undefined) fail();
+        total = oneOf(value, TOTAL_VALUES);
         break;
       case '_contained':
-        r.contained = oneOf(value, ['true', 'false', 'both'] as const);
+        if (contained !== undefined) fail();
+        contained = oneOf(value, CONTAINED_VALUES);
         break;
       case '_containedType':
-        r.containedType = oneOf(value, ['container', 'contained'] as const);
+        if (containedType !== undefined) fail();
+        containedType = oneOf(value, CONTAINED_TYPE_VALUES);
         break;
       default:
         fail();
     }
   }
+  const noResult =
+    count === undefined && include === undefined && revinclude === undefined && elements === undefined && summary === undefined &&
+    sort === undefined && total === undefined && contained === undefined && containedType === undefined;
+  if (noResult && params === undefined) return EMPTY_SEARCH;
   return {
-    params,
-    result: {
-      count: r.count,
-      include,
-      revinclude,
-      elements: r.elements,
-      summary: r.summary,
-      sort: r.sort,
-      total: r.total,
-      contained: r.contained,
-      containedType: r.containedType,
-    },
+    params: params ?? EMPTY,
+    result: noResult
+      ? EMPTY_RESULT_PARAMS
+      : { count, include: include ?? EMPTY, revinclude: revinclude ?? EMPTY, elements, summary, sort, total, contained, containedType },
   };
 }

@@ -11,7 +11,7 @@ import { COMPARTMENT_EXPRESSIONS } from '../fhir/body/generated/compartment-expr
 import { compartmentReferences } from '../fhir/body/compartment-references.ts';
 import { compileBodyRules } from '../fhir/body/rules.ts';
 import type { BodyRules } from '../fhir/body/rules.ts';
-import { validateBody } from '../fhir/body/validate.ts';
+import { isBodyless, NO_BODY, validateBody } from '../fhir/body/validate.ts';
 import type { BodyResult } from '../fhir/body/validate.ts';
 import { referencedPatientId } from '../fhir/reference.ts';
 import type { FhirRequest } from '../fhir/request.ts';
@@ -41,6 +41,8 @@ export function bodyRulesFor(policy: CompiledPolicy): BodyRules {
 }
 
 export function checkBody(policy: CompiledPolicy, req: HttpRequest, fhir: FhirRequest): BodyResult {
+  // GET, HEAD, DELETE … without a body: nothing to read (the common case, answered without work).
+  if (isBodyless(req.method, req.body, req.bodyPartial)) return NO_BODY;
   const contentType = req.headers.get('content-type');
   if (contentType !== undefined && req.body !== undefined && req.body.byteLength > 0) {
     const media = contentType.split(';')[0]?.trim().toLowerCase() ?? '';

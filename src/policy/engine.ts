@@ -13,11 +13,13 @@ import type { HttpRequest } from '../core/http.ts';
 import type { Principal } from '../core/principal.ts';
 import type { ReasonCode } from '../core/reasons.ts';
 import { classify } from '../fhir/classify.ts';
-import { referencedPatientId } from '../fhir/reference.ts';
+import { append, EMPTY } from '../fhir/lists.ts';
+import { patientIdOf } from '../fhir/reference.ts';
 import type { FhirRequest } from '../fhir/request.ts';
+import type { Include } from '../fhir/search.ts';
 import { referenceTargets } from '../fhir/search-params.ts';
 import { launchContext } from '../smart/launch.ts';
-import { grantsFor, permissionFor, restrictionsSatisfied } from '../smart/scopes.ts';
+import { grantsFor, hasUnrestrictedGrant, permissionFor, restrictionsSatisfied } from '../smart/scopes.ts';
 import type { Permission, ResourceScope, ScopeLevel } from '../smart/scopes.ts';
 import type { Authorizer, RouteMatch } from './authorizer.ts';
 import type { CompiledPolicy } from './compile.ts';
@@ -48,11 +50,20 @@ const BREAK_GLASS_OVERRIDES: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   'purpose_of_use_required',
 ]);
 
+/** What the engine works out once per principal (see PolicyEngine.#facts). */
+interface PrincipalFacts {
+  readonly launch: ReturnType<typeof launchContext>;
+  readonly eff: EffectiveGrants;
+  /** `[launch patient]` or empty, shared by every patient-level decision (readonly, not frozen: see EMPTY). */
+  readonly launchPatients: readonly string[];
+}
+
 interface Ctx {
   readonly req: HttpRequest;
   readonly p: Principal;
   readonly eff: EffectiveGrants;
   readonly patient: string | undefined;
+  readonly launchPatients: readonly string[];
   /** The validated body of the top-level request (the Bundle for batch/transaction). */
   readonly body: AcceptedBody | undefined;
 }
@@ -72,7 +83,7 @@ export class PolicyEngine implements Authorizer {
    * of cached tokens are the same frozen object on every request, so these are worked out once
    * per token, not per Check; a new policy is a new engine with an empty memo.
    */
-  readonly #facts = new WeakMap<Principal, { launch: ReturnType<typeof launchContext>; eff: EffectiveGrants }>();
+  readonly #facts = new WeakMap<Principal, PrincipalFacts>();
 
   constructor(policy: CompiledPolicy) {
     this.policy = policy;
@@ -93,23 +104,22 @@ export class PolicyEngine implements Authorizer {
   }
 
   authorize(req: HttpRequest, match: RouteMatch & { kind: 'protected' }, p: Principal): Decision {
-    const { launch, eff } = this.#principalFacts(p);
+    const { launch, eff, launchPatients } = this.#principalFacts(p);
     if (!launch.ok) return deny(launch.reason, 'authorize', { principal: p });
     const body = checkBody(this.policy, req, match.fhir);
     if (!body.ok) return deny(body.reason, 'authorize', { principal: p, rule: `body: ${body.detail}` });
-    const ctx: Ctx = { req, p, eff, patient: launch.context.patient, body };
+    const ctx: Ctx = { req, p, eff, patient: launch.context.patient, launchPatients, body };
     const d = this.decide(ctx, match.fhir, req.method === 'GET' || req.method === 'HEAD');
     if (d.kind === 'allow') return d;
     return this.breakGlass(ctx, match.fhir, d) ?? d;
   }
 
-  #principalFacts(p: Principal): { launch: ReturnType<typeof launchContext>; eff: EffectiveGrants } {
+  #principalFacts(p: Principal): PrincipalFacts {
     let facts = this.#facts.get(p);
     if (facts === undefined) {
-      facts = {
-        launch: launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {}),
-        eff: effectiveGrants(this.policy, p),
-      };
+      const launch = launchContext(p, this.policy.baseUrl !== undefined ? { baseUrl: this.policy.baseUrl } : {});
+      const patient = launch.ok ? launch.context.patient : undefined;
+      facts = { launch, eff: effectiveGrants(this.policy, p), launchPatients: patient === undefined ? EMPTY : [patient] };
       this.#facts.set(p, facts);
     }
     return facts;
@@ -145,13 +155,7 @@ export class PolicyEngine implements Authorizer {
       if (d.kind === 'allow') return d;
       first ??= d;
     }
-    if (first !== undefined) return first;
-
-    // No grant at any level: say why, precisely.
-    const matchIn = (list: readonly ResourceScope[]): boolean => LEVELS.some((l) => grantsFor(list, l, need.type, need.permission).length > 0);
-    if (matchIn(ctx.eff.afterCeiling)) return deny('role_insufficient', 'authorize', { principal: p });
-    if (matchIn(ctx.eff.requested)) return deny('client_ceiling_exceeded', 'authorize', { principal: p });
-    return deny('scope_insufficient', 'authorize', { principal: p, requiredScope: suggestScope(ctx, need) });
+    return first ?? noGrant(ctx, need);
   }
 
   private need(fhir: FhirRequest): Need | undefined {
@@ -172,12 +176,12 @@ export class PolicyEngine implements Authorizer {
 
   private atLevel(ctx: Ctx, fhir: FhirRequest, level: ScopeLevel, matching: readonly ResourceScope[], mayRewrite: boolean): Decision {
     const { p } = ctx;
-    const set: Array<readonly [string, string]> = [];
-    const obligations: Obligation[] = [];
-    const criteria: string[] = [];
+    // Rewrites and verify-instance criteria are rare: their lists are made only when needed.
+    let set: Array<readonly [string, string]> | undefined;
+    let criteria: string[] | undefined;
 
     // 1. Granular restrictions (SMART v2 `?param=value`): only a grant the request provably stays within.
-    let chosen = matching.find((g) => g.restrictions.length === 0);
+    let chosen = unrestricted(matching);
     if (chosen === undefined) {
       if (isSearch(fhir) || fhir.interaction === 'history-type') {
         chosen = matching.find((g) => restrictionsSatisfied(g.restrictions, fhir.search.params) === 'satisfied');
@@ -185,53 +189,48 @@ export class PolicyEngine implements Authorizer {
           const g = matching.find((m) => m.restrictions.every((r) => !fhir.query.some(([n]) => n === r.name)));
           if (g !== undefined && new Set(g.restrictions.map((r) => r.name)).size === g.restrictions.length) {
             chosen = g;
-            for (const r of g.restrictions) set.push([r.name, r.value]);
+            set = g.restrictions.map((r) => [r.name, r.value] as const);
           }
         }
       } else if (fhir.id !== undefined && this.policy.compartment.instanceAccess === 'verify' && permissionIsRead(fhir)) {
         chosen = matching[0];
-        for (const r of chosen?.restrictions ?? []) criteria.push(`${encodeURIComponent(r.name)}=${encodeURIComponent(r.value)}`);
+        criteria = (chosen?.restrictions ?? []).map((r) => `${encodeURIComponent(r.name)}=${encodeURIComponent(r.value)}`);
       }
       if (chosen === undefined) {
         return deny('scope_restriction_unmet', 'authorize', { principal: p, rule: `scope:${matching[0]?.raw ?? ''}`, requiredScope: matching[0]?.raw });
       }
     }
-    const rule = `scope:${chosen.raw}`;
+    const rule = ruleName(chosen, '');
 
     // 2. Patient compartment under patient-level grants.
-    let patients = requestPatients(fhir, this.policy.baseUrl);
+    let patients: readonly string[];
     let how = '';
     if (level === 'patient') {
       if (ctx.patient === undefined) return deny('launch_context_missing', 'authorize', { principal: p, rule });
       const c = enforcePatientCompartment({ policy: this.policy, fhir, patient: ctx.patient, mayRewrite });
       if (!c.ok) return deny(c.reason, 'authorize', { principal: p, rule });
-      set.push(...c.set);
+      for (const pair of c.set) set = append(set, pair);
       for (const o of c.obligations) {
-        if (o.kind === VERIFY_INSTANCE && o.detail['criteria'] !== undefined) criteria.push(o.detail['criteria']);
+        if (o.kind === VERIFY_INSTANCE && o.detail['criteria'] !== undefined) criteria = append(criteria, o.detail['criteria']);
       }
       how = c.how;
-      patients = [ctx.patient];
+      patients = ctx.launchPatients;
       if (fhir.interaction === 'create' || fhir.interaction === 'update' || fhir.interaction === 'patch') {
         const b = ctx.body === undefined ? 'body_missing' : bodyConfinedToPatient(fhir, ctx.body, ctx.patient, this.policy.baseUrl);
         if (b !== undefined) return deny(b, 'authorize', { principal: p, rule: `${rule} (body)` });
       }
+    } else {
+      patients = requestPatients(fhir, this.policy.baseUrl);
     }
-    if (criteria.length > 0 && fhir.resourceType !== undefined && fhir.id !== undefined) {
-      obligations.push({ kind: VERIFY_INSTANCE, detail: { resourceType: fhir.resourceType, id: fhir.id, criteria: criteria.join('&') } });
+    let obligations: readonly Obligation[] = EMPTY;
+    if (criteria !== undefined && criteria.length > 0 && fhir.resourceType !== undefined && fhir.id !== undefined) {
+      obligations = [{ kind: VERIFY_INSTANCE, detail: { resourceType: fhir.resourceType, id: fhir.id, criteria: criteria.join('&') } }];
     }
 
     // 3. Includes may only pull types the token could read itself.
-    for (const [kind, list] of [['include', fhir.search.result.include], ['revinclude', fhir.search.result.revinclude]] as const) {
-      for (const inc of list) {
-        const types = includedTypes(inc, kind, (t, param) => referenceTargets(t, param));
-        if (types === undefined) return deny('search_include_denied', 'authorize', { principal: p, rule });
-        for (const t of types) {
-          if (grantsFor(ctx.eff.grants, level, t, 'r').filter((g) => g.restrictions.length === 0).length === 0) {
-            return deny('search_include_denied', 'authorize', { principal: p, rule });
-          }
-          if (level === 'patient' && !includeAllowedUnderPatient(this.policy, t)) return deny('search_include_denied', 'authorize', { principal: p, rule });
-        }
-      }
+    const { include, revinclude } = fhir.search.result;
+    if (!this.includesAllowed(ctx, level, include, 'include') || !this.includesAllowed(ctx, level, revinclude, 'revinclude')) {
+      return deny('search_include_denied', 'authorize', { principal: p, rule });
     }
 
     // 4. Consent and sensitivity.
@@ -245,19 +244,32 @@ export class PolicyEngine implements Authorizer {
       const m = minimize(this.policy, fhir, p, type);
       if (!m.ok) return deny(m.reason, 'authorize', { principal: p, rule: m.rule });
       if (m.set.length > 0 && !mayRewrite) return deny('elements_not_allowed', 'authorize', { principal: p, rule: 'minimization' });
-      set.push(...m.set);
+      for (const pair of m.set) set = append(set, pair);
     }
     if (isSearch(fhir) || fhir.interaction.startsWith('history')) {
       const count = fhir.search.result.count;
       const { maxCount, defaultCount } = this.policy.search;
       if (count !== undefined && count > maxCount) {
         if (!mayRewrite) return deny('search_feature_denied', 'authorize', { principal: p, rule: 'count' });
-        set.push(['_count', String(maxCount)]);
+        set = append(set, ['_count', String(maxCount)]);
       } else if (count === undefined && defaultCount !== undefined && mayRewrite) {
-        set.push(['_count', String(defaultCount)]);
+        set = append(set, ['_count', String(defaultCount)]);
       }
     }
-    return allow(p, how === '' ? rule : `${rule} (${how})`, set, obligations, patients);
+    return allow(p, ruleName(chosen, how), set ?? EMPTY, obligations, patients);
+  }
+
+  /** Whether every type `list` pulls in is one the token could read itself at `level`. */
+  private includesAllowed(ctx: Ctx, level: ScopeLevel, list: readonly Include[], kind: 'include' | 'revinclude'): boolean {
+    for (const inc of list) {
+      const types = includedTypes(inc, kind, referenceTargets);
+      if (types === undefined) return false;
+      for (const t of types) {
+        if (!hasUnrestrictedGrant(ctx.eff.grants, level, t, 'r')) return false;
+        if (level === 'patient' && !includeAllowedUnderPatient(this.policy, t)) return false;
+      }
+    }
+    return true;
   }
 
   private decideBundle(ctx: Ctx, fhir: FhirRequest): Decision {
@@ -288,6 +300,44 @@ export class PolicyEngine implements Authorizer {
   }
 }
 
+/** No grant at any level: say why, precisely. */
+function noGrant(ctx: Ctx, need: Need): Deny {
+  const { p } = ctx;
+  if (grantedAtSomeLevel(ctx.eff.afterCeiling, need)) return deny('role_insufficient', 'authorize', { principal: p });
+  if (grantedAtSomeLevel(ctx.eff.requested, need)) return deny('client_ceiling_exceeded', 'authorize', { principal: p });
+  return deny('scope_insufficient', 'authorize', { principal: p, requiredScope: suggestScope(ctx, need) });
+}
+
+function grantedAtSomeLevel(list: readonly ResourceScope[], need: Need): boolean {
+  return LEVELS.some((l) => grantsFor(list, l, need.type, need.permission).length > 0);
+}
+
+/** The first grant without granular restrictions (the common case: no restriction to check). */
+function unrestricted(matching: readonly ResourceScope[]): ResourceScope | undefined {
+  for (const g of matching) if (g.restrictions.length === 0) return g;
+  return undefined;
+}
+
+/**
+ * The rule an allow names: `scope:<raw>` or `scope:<raw> (<how>)`. The same few grants decide
+ * request after request (principals of cached tokens keep theirs), so each name is built once per
+ * grant and `how` — a small closed set of confinement words — and kept while the grant lives.
+ */
+const ruleNames = new WeakMap<ResourceScope, Map<string, string>>();
+function ruleName(scope: ResourceScope, how: string): string {
+  let byHow = ruleNames.get(scope);
+  if (byHow === undefined) {
+    byHow = new Map();
+    ruleNames.set(scope, byHow);
+  }
+  let name = byHow.get(how);
+  if (name === undefined) {
+    name = how === '' ? `scope:${scope.raw}` : `scope:${scope.raw} (${how})`;
+    byHow.set(how, name);
+  }
+  return name;
+}
+
 function permissionIsRead(fhir: FhirRequest): boolean {
   return fhir.interaction === 'read' || fhir.interaction === 'vread' || fhir.interaction === 'history-instance';
 }
@@ -304,8 +354,8 @@ function allow(
     reason: 'allowed',
     principal: p,
     rule,
-    upstreamHeaders: [],
-    query: set.length === 0 ? NO_REWRITES : { set, remove: [] },
+    upstreamHeaders: EMPTY,
+    query: set.length === 0 ? NO_REWRITES : { set, remove: EMPTY },
     obligations,
     patients,
     breakGlass: false,
@@ -319,20 +369,27 @@ function suggestScope(ctx: Ctx, need: Need): string {
 }
 
 /** Patients a request names (for audit and consent): Patient ids, compartment ids, patient references. */
-export function requestPatients(fhir: FhirRequest, baseUrl: string | undefined): string[] {
-  const out = new Set<string>();
-  if (fhir.resourceType === 'Patient' && fhir.id !== undefined) out.add(fhir.id);
-  if (fhir.compartment?.type === 'Patient') out.add(fhir.compartment.id);
+export function requestPatients(fhir: FhirRequest, baseUrl: string | undefined): readonly string[] {
+  const found = addRequestPatients(fhir, baseUrl, undefined);
+  if (found === undefined) return EMPTY;
+  const list = [...found];
+  return list.length > 256 ? list.slice(0, 256) : list;
+}
+
+/** Adds the patients `fhir` names to `out` (made on the first one found); returns it. */
+function addRequestPatients(fhir: FhirRequest, baseUrl: string | undefined, out: Set<string> | undefined): Set<string> | undefined {
+  if (fhir.resourceType === 'Patient' && fhir.id !== undefined) (out ??= new Set()).add(fhir.id);
+  if (fhir.compartment?.type === 'Patient') (out ??= new Set()).add(fhir.compartment.id);
   for (const p of fhir.search.params) {
     if (p.chain.length > 0) continue;
-    if (fhir.resourceType === 'Patient' && p.name === '_id') for (const v of p.values) out.add(v.value);
+    if (fhir.resourceType === 'Patient' && p.name === '_id') for (const v of p.values) (out ??= new Set()).add(v.value);
     const targets = referenceTargets(fhir.resourceType, p.name);
     if (!targets.includes('Patient')) continue;
     for (const v of p.values) {
-      const id = referencedPatientId(v.value, { targets, ...(p.modifier !== undefined ? { typeModifier: p.modifier } : {}), ...(baseUrl !== undefined ? { baseUrl } : {}) });
-      if (id !== undefined) out.add(id);
+      const id = patientIdOf(v.value, targets, p.modifier, baseUrl);
+      if (id !== undefined) (out ??= new Set()).add(id);
     }
   }
-  for (const e of fhir.entries) for (const id of requestPatients(e.request, baseUrl)) out.add(id);
-  return [...out].slice(0, 256);
+  for (const e of fhir.entries) out = addRequestPatients(e.request, baseUrl, out);
+  return out;
 }

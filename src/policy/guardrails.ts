@@ -32,14 +32,17 @@ export function searchGuardrails(policy: CompiledPolicy, fhir: FhirRequest): Rea
   }
   const r = fhir.search.result;
   if (r.contained !== undefined && r.contained !== 'false' && !g.allowContained) return 'search_feature_denied';
-  for (const inc of [...r.include, ...r.revinclude]) {
-    if (inc.wildcard || inc.iterate || inc.param === '*' || inc.sourceType === undefined) return 'search_include_denied';
-  }
+  if (!r.include.every(includeShapeAllowed) || !r.revinclude.every(includeShapeAllowed)) return 'search_include_denied';
   if (fhir.interaction === 'search-type' && fhir.resourceType !== undefined) {
     const required = g.requiredParams.get(fhir.resourceType);
     if (required !== undefined && !fhir.search.params.some((p) => required.includes(p.name))) return 'search_param_required';
   }
   return undefined;
+}
+
+/** `*`, `:iterate`, `Type:*` and includes without a source type are never allowed. */
+function includeShapeAllowed(inc: Include): boolean {
+  return !(inc.wildcard || inc.iterate || inc.param === '*' || inc.sourceType === undefined);
 }
 
 /**

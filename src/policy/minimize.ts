@@ -5,6 +5,7 @@
  */
 import type { Principal } from '../core/principal.ts';
 import type { ReasonCode } from '../core/reasons.ts';
+import { append, EMPTY } from '../fhir/lists.ts';
 import type { FhirRequest } from '../fhir/request.ts';
 import type { CompiledMinimization, CompiledPolicy } from './compile.ts';
 
@@ -19,16 +20,18 @@ function matches(rule: CompiledMinimization, p: Principal, type: string | undefi
   return true;
 }
 
+/** The outcome when no rule applies (the usual one), made once. */
+const NOTHING_APPLIED: MinimizeOutcome = Object.freeze({ ok: true, set: EMPTY, rules: EMPTY });
+
 export function minimize(policy: CompiledPolicy, fhir: FhirRequest, p: Principal, type: string | undefined): MinimizeOutcome {
-  const set: Array<readonly [string, string]> = [];
-  const applied: string[] = [];
+  let applied: string[] | undefined;
   let allowed: Set<string> | undefined;
   let excess: 'reject' | 'trim' = 'trim';
   let excessRule = '';
   let summary: string | undefined;
   for (const rule of policy.minimization) {
     if (!matches(rule, p, type)) continue;
-    applied.push(rule.name);
+    applied = append(applied, rule.name);
     if (rule.elements !== undefined) {
       // Several matching rules: the client gets the intersection (the strictest).
       allowed = allowed === undefined ? new Set(rule.elements) : new Set([...allowed].filter((e) => rule.elements?.includes(e)));
@@ -39,6 +42,8 @@ export function minimize(policy: CompiledPolicy, fhir: FhirRequest, p: Principal
     }
     if (rule.summary !== undefined) summary = rule.summary;
   }
+  if (applied === undefined) return NOTHING_APPLIED;
+  const set: Array<readonly [string, string]> = [];
   if (allowed !== undefined) {
     const asked = fhir.search.result.elements;
     if (asked === undefined) {

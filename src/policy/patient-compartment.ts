@@ -14,7 +14,9 @@
 import type { Obligation } from '../core/decision.ts';
 import type { ReasonCode } from '../core/reasons.ts';
 import { patientCompartmentParams } from '../fhir/compartment.ts';
-import { referencedPatientId } from '../fhir/reference.ts';
+import { R4_RESOURCE_TYPES } from '../fhir/generated/resource-types.ts';
+import { EMPTY } from '../fhir/lists.ts';
+import { patientIdOf } from '../fhir/reference.ts';
 import type { FhirRequest } from '../fhir/request.ts';
 import { referenceTargets } from '../fhir/search-params.ts';
 import type { SearchParam } from '../fhir/search.ts';
@@ -30,13 +32,22 @@ export type CompartmentOutcome =
     }
   | { readonly ok: false; readonly reason: ReasonCode };
 
-const ok = (how: string, set: ReadonlyArray<readonly [string, string]> = [], obligations: readonly Obligation[] = []): CompartmentOutcome => ({
+const ok = (how: string, set: ReadonlyArray<readonly [string, string]> = EMPTY, obligations: readonly Obligation[] = EMPTY): CompartmentOutcome => ({
   ok: true,
   set,
   obligations,
   how,
 });
 const no = (reason: ReasonCode): CompartmentOutcome => ({ ok: false, reason });
+
+/** The outcomes that carry neither rewrite nor obligation, made once and shared by every request. */
+const CONFINED = {
+  id: Object.freeze(ok('id')),
+  param: Object.freeze(ok('param')),
+  compartment: Object.freeze(ok('compartment')),
+  body: Object.freeze(ok('body')),
+  nonCompartment: Object.freeze(ok('non-compartment')),
+} as const;
 
 /**
  * Obligation kind: before forwarding, fhirgate-authz must confirm with the FHIR server that the
@@ -69,27 +80,23 @@ function paramConfinement(policy: CompiledPolicy, type: string, p: SearchParam, 
   if (p.chain.length > 0 || p.has !== undefined || p.values.length === 0) return 'unconfined';
   if (p.name === '_id') {
     if (p.modifier !== undefined) return 'unconfined';
-    return p.values.every((v) => v.value === patient) ? 'confined' : 'other-patient';
+    for (const v of p.values) if (v.value !== patient) return 'other-patient';
+    return 'confined';
   }
+  const targets = referenceTargets(type, p.name);
   // :missing, :not, :text … do not confine; a type modifier other than Patient names no patient.
   if (p.modifier !== undefined && p.modifier !== 'Patient') {
-    return p.modifier === 'not' && p.values.some((v) => refPatient(policy, type, p, v.value) !== undefined) ? 'other-patient' : 'unconfined';
+    if (p.modifier !== 'not') return 'unconfined';
+    for (const v of p.values) if (patientIdOf(v.value, targets, p.modifier, policy.baseUrl) !== undefined) return 'other-patient';
+    return 'unconfined';
   }
   let all = true;
   for (const v of p.values) {
-    const id = refPatient(policy, type, p, v.value);
+    const id = patientIdOf(v.value, targets, p.modifier, policy.baseUrl);
     if (id !== undefined && id !== patient) return 'other-patient';
     if (id !== patient) all = false;
   }
   return all ? 'confined' : 'unconfined';
-}
-
-function refPatient(policy: CompiledPolicy, type: string, p: SearchParam, value: string): string | undefined {
-  return referencedPatientId(value, {
-    targets: referenceTargets(type, p.name),
-    ...(p.modifier !== undefined ? { typeModifier: p.modifier } : {}),
-    ...(policy.baseUrl !== undefined ? { baseUrl: policy.baseUrl } : {}),
-  });
 }
 
 /**
@@ -98,11 +105,20 @@ function refPatient(policy: CompiledPolicy, type: string, p: SearchParam, value:
  * `subject` and `performer` for Observation, but `patient` is `subject` restricted to Patient).
  */
 export function confiningParams(type: string): readonly string[] {
+  return CONFINING_PARAMS.get(type) ?? confiningParamsOf(type);
+}
+
+function confiningParamsOf(type: string): readonly string[] {
   if (type === 'Patient') return ['_id'];
   const params = patientCompartmentParams(type) ?? [];
   const patientParam = referenceTargets(type, 'patient');
   return patientParam.length === 1 && patientParam[0] === 'Patient' && !params.includes('patient') ? [...params, 'patient'] : params;
 }
+
+/** confiningParams of every R4 type, worked out once at load and shared (readonly, not frozen: see EMPTY). */
+const CONFINING_PARAMS: ReadonlyMap<string, readonly string[]> = new Map(
+  R4_RESOURCE_TYPES.map((t) => [t, confiningParamsOf(t)] as const),
+);
 
 /** The parameter to add when narrowing a search on `type` to the patient, with its value form. */
 export function narrowingParam(type: string, patient: string): readonly [string, string] | undefined {
@@ -137,10 +153,10 @@ export function enforcePatientCompartment(input: CompartmentInput): CompartmentO
     case 'patch':
     case 'delete': {
       if (fhir.conditional) return searchOnly(input, type, inCompartment, false);
-      if (type === 'Patient') return fhir.id === patient ? ok('id') : no('patient_compartment_violation');
+      if (type === 'Patient') return fhir.id === patient ? CONFINED.id : no('patient_compartment_violation');
       if (!inCompartment) {
         const readOnly = fhir.interaction === 'read' || fhir.interaction === 'vread' || fhir.interaction === 'history-instance';
-        return readOnly && policy.compartment.nonCompartmentTypes.has(type) ? ok('non-compartment') : no('compartment_type_not_allowed');
+        return readOnly && policy.compartment.nonCompartmentTypes.has(type) ? CONFINED.nonCompartment : no('compartment_type_not_allowed');
       }
       const param = narrowingParam(type, patient);
       if (policy.compartment.instanceAccess !== 'verify' || fhir.id === undefined || param === undefined) {
@@ -152,7 +168,7 @@ export function enforcePatientCompartment(input: CompartmentInput): CompartmentO
     case 'create':
       if (fhir.conditional && searchConfinement(policy, fhir, type, patient) === 'other-patient') return no('patient_compartment_violation');
       // The body phase checks that the new resource references the launch patient.
-      return inCompartment && type !== 'Patient' ? ok('body') : no('compartment_type_not_allowed');
+      return inCompartment && type !== 'Patient' ? CONFINED.body : no('compartment_type_not_allowed');
     case 'search-type':
       return searchOnly(input, type, inCompartment, true);
     case 'search-compartment': {
@@ -161,13 +177,13 @@ export function enforcePatientCompartment(input: CompartmentInput): CompartmentO
       if (c.targetType !== '*' && patientCompartmentParams(c.targetType) === undefined && c.targetType !== 'Patient') {
         return no('compartment_type_not_allowed');
       }
-      return ok('compartment');
+      return CONFINED.compartment;
     }
     case 'operation-instance':
-      if (type === 'Patient') return fhir.id === patient ? ok('id') : no('patient_compartment_violation');
+      if (type === 'Patient') return fhir.id === patient ? CONFINED.id : no('patient_compartment_violation');
       return no('compartment_instance_unverifiable');
     case 'history-type':
-      return inCompartment ? no('patient_compartment_unconfined') : policy.compartment.nonCompartmentTypes.has(type) ? ok('non-compartment') : no('compartment_type_not_allowed');
+      return inCompartment ? no('patient_compartment_unconfined') : policy.compartment.nonCompartmentTypes.has(type) ? CONFINED.nonCompartment : no('compartment_type_not_allowed');
     default:
       return no('patient_compartment_unconfined');
   }
@@ -177,11 +193,11 @@ function searchOnly(input: CompartmentInput, type: string, inCompartment: boolea
   const { policy, fhir, patient } = input;
   if (!inCompartment) {
     return policy.compartment.nonCompartmentTypes.has(type) && fhir.interaction === 'search-type'
-      ? ok('non-compartment')
+      ? CONFINED.nonCompartment
       : no('compartment_type_not_allowed');
   }
   const c = searchConfinement(policy, fhir, type, patient);
-  if (c === 'confined') return ok('param');
+  if (c === 'confined') return CONFINED.param;
   if (c === 'other-patient') return no('patient_compartment_violation');
   if (canNarrow && input.mayRewrite && policy.compartment.narrowSearches) {
     const param = narrowingParam(type, patient);

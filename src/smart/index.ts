@@ -1,5 +1,5 @@
 /** SMART App Launch: scope grammar, interaction → permission mapping, launch context. */
-export { grantsFor, parseScope, parseScopes, permissionFor, restrictionsSatisfied } from './scopes.ts';
+export { grantsFor, hasUnrestrictedGrant, parseScope, parseScopes, permissionFor, restrictionsSatisfied } from './scopes.ts';
 export type {
   ContextScope,
   ContextScopeName,

@@ -12,6 +12,7 @@
  * parse is `invalid` and grants nothing (never a partial grant); nothing here widens a grant.
  */
 import type { Interaction } from '../fhir/request.ts';
+import { append, EMPTY } from '../fhir/lists.ts';
 import { decodeComponent } from '../fhir/query.ts';
 import { isResourceType } from '../fhir/resource-types.ts';
 import { splitEscaped, unescapeValue } from '../fhir/search.ts';
@@ -172,24 +173,34 @@ export function permissionFor(interaction: Interaction): Permission | undefined 
   }
 }
 
+/** Whether resource scope `s` grants `permission` on `resourceType` at `level` (restrictions aside). */
+function grants(s: Scope, level: ScopeLevel, resourceType: string, permission: Permission): s is ResourceScope {
+  return s.kind === 'resource' && s.level === level && (s.resourceType === '*' || s.resourceType === resourceType) && s.permissions.has(permission);
+}
+
 /**
  * The resource scopes that grant `permission` on `resourceType` at `level` (exact level; a
  * wildcard type matches any type). Scopes with restrictions are returned with them: the caller
- * must check `restrictionsSatisfied` before treating such a scope as a grant.
+ * must check `restrictionsSatisfied` before treating such a scope as a grant. When none does, the
+ * answer is one shared empty list (the usual answer at all but one level: no allocation).
  */
 export function grantsFor(
   scopes: readonly Scope[],
   level: ScopeLevel,
   resourceType: string,
   permission: Permission,
-): ResourceScope[] {
-  const out: ResourceScope[] = [];
+): readonly ResourceScope[] {
+  let out: ResourceScope[] | undefined;
   for (const s of scopes) {
-    if (s.kind !== 'resource' || s.level !== level) continue;
-    if (s.resourceType !== '*' && s.resourceType !== resourceType) continue;
-    if (s.permissions.has(permission)) out.push(s);
+    if (grants(s, level, resourceType, permission)) out = append(out, s);
   }
-  return out;
+  return out ?? EMPTY;
+}
+
+/** Whether some scope grants `permission` on `resourceType` at `level` with no restriction. */
+export function hasUnrestrictedGrant(scopes: readonly Scope[], level: ScopeLevel, resourceType: string, permission: Permission): boolean {
+  for (const s of scopes) if (grants(s, level, resourceType, permission) && s.restrictions.length === 0) return true;
+  return false;
 }
 
 /** Result of checking a scope's restrictions against a request. */

@@ -87,9 +87,20 @@ const accept = (format: BodyFormat, resource?: Record<string, unknown>, patch?: 
 /** What kind of body an interaction carries. */
 type BodyKind = 'none' | 'resource' | 'patch' | 'bundle' | 'operation' | 'form';
 
+/** The answer for a request without a body where none was needed; made once and shared. */
+export const NO_BODY: BodyResult = Object.freeze(accept('none'));
+
 const JSON_TYPES: ReadonlySet<string> = new Set(['application/fhir+json', 'application/json']);
 const XML_TYPES: ReadonlySet<string> = new Set(['application/fhir+xml', 'application/xml']);
 const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * True when the method takes no body and none was forwarded: `validateBody` would answer NO_BODY
+ * without looking at anything else, so a caller may skip building its input.
+ */
+export function isBodyless(method: string, body: Uint8Array | undefined, partial: boolean): boolean {
+  return !BODY_METHODS.has(method) && (body === undefined || body.length === 0) && !partial;
+}
 
 function bodyKind(input: BodyInput): BodyKind {
   if (!BODY_METHODS.has(input.method)) return 'none';
@@ -148,7 +159,7 @@ function validateOrThrow(input: BodyInput, rules: BodyRules): BodyResult {
   const empty = body === undefined || body.length === 0;
   if (kind === 'none') {
     if (!empty || input.partial) return fail('body_unexpected', `${input.method} ${input.interaction} takes no body`);
-    return accept('none');
+    return NO_BODY;
   }
   if (input.partial) return fail('request_body_too_large', 'body was truncated before it reached the gate');
   if (body !== undefined && body.length > rules.maxBytes) return fail('request_body_too_large', 'body exceeds maxBytes');

@@ -5,6 +5,7 @@ import { isReasonCode } from '../../../src/core/reasons.ts';
 import type { ReasonCode } from '../../../src/core/reasons.ts';
 import { classify } from '../../../src/fhir/classify.ts';
 import type { ClassifyInput } from '../../../src/fhir/classify.ts';
+import { pathSegments } from '../../../src/fhir/interaction.ts';
 import type { ClassifyOptions, FhirRequest } from '../../../src/fhir/request.ts';
 
 const OPTS: ClassifyOptions = { basePath: '/fhir', baseUrl: 'https://ehr.example.org/fhir' };
@@ -274,4 +275,43 @@ test('property: classify never throws and every denial is a catalogued reason', 
     }),
     { numRuns: 2000 },
   );
+});
+
+// pathSegments counts and slices segments with indexOf, and classification skips the
+// _format/_pretty pass when no name can be one: held here to the straightforward readings.
+function segmentsBySplit(path: string, basePath: string): string[] | ReasonCode {
+  const base = basePath.replace(/\/+$/, '');
+  if (path === base || (base === '' && path === '/')) return [];
+  if (!path.startsWith(base + '/')) return 'request_path_invalid';
+  const segs = path.slice(base.length + 1).split('/');
+  if (segs.length > 4) return 'request_path_invalid';
+  for (const s of segs) if (s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9\-._$*]{1,64}$/.test(s)) return 'request_path_invalid';
+  return segs;
+}
+
+test('property: pathSegments agrees with splitting on "/"', () => {
+  const piece = fc.constantFrom('/', '//', 'fhir', 'Patient', '123', '.', '..', '$everything', '_history', '%2F', 'x'.repeat(65), '');
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 8 }), fc.constantFrom('/fhir', '/fhir/', '', '/', '/a/b'), (parts, base) => {
+      const path = parts.join('');
+      assert.deepEqual(pathSegments(path, base), segmentsBySplit(path, base));
+    }),
+    { numRuns: 20000 },
+  );
+});
+
+test('names that only start like _format/_pretty are search parameters; the controls come out', () => {
+  const plain = ok({ method: 'GET', path: '/fhir/Observation', rawQuery: 'patient=1&_formatted=x' });
+  assert.deepEqual(plain.query, [['patient', '1'], ['_formatted', 'x']]);
+  assert.deepEqual(plain.search.params.map((p) => p.name), ['patient', '_formatted']);
+  assert.equal(plain.format, undefined);
+  const controls = ok({ method: 'GET', path: '/fhir/Observation', rawQuery: '_pretty=true&patient=1&_format=json' });
+  assert.deepEqual(controls.query, [['patient', '1']]);
+  assert.equal(controls.pretty, true);
+  assert.equal(controls.format, 'json');
+  assert.equal(ok({ method: 'GET', path: '/fhir/Observation', rawQuery: 'patient=1&_pretty=false' }).pretty, false);
+  assert.equal(ok({ method: 'GET', path: '/fhir/Patient/1', rawQuery: '_format=xml' }).format, 'xml');
+  assert.equal(denied({ method: 'GET', path: '/fhir/Observation', rawQuery: '_format:x=json' }), 'fhir_search_invalid');
+  assert.equal(denied({ method: 'GET', path: '/fhir/Observation', rawQuery: '_pretty:x=true' }), 'fhir_search_invalid');
+  assert.equal(denied({ method: 'GET', path: '/fhir/Observation', rawQuery: '_pretty=true&_pretty=false' }), 'fhir_search_invalid');
 });

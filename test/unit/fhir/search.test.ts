@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseSearchQuery, splitEscaped } from '../../../src/fhir/search.ts';
-import type { ParsedSearch } from '../../../src/fhir/search.ts';
+import { isResourceType } from '../../../src/fhir/resource-types.ts';
+import { parseSearch, parseSearchQuery, splitEscaped, unescapeValue } from '../../../src/fhir/search.ts';
+import type { Include, ParsedSearch } from '../../../src/fhir/search.ts';
 
 function parse(query: string, type: string | undefined = 'Observation'): ParsedSearch {
   const r = parseSearchQuery(query, type);
@@ -157,4 +158,87 @@ test('property: search parsing never throws', () => {
     }),
     { numRuns: 3000 },
   );
+});
+
+// parseValues splits and reads OR-values in one scan, and parseInclude reads includes with
+// indexOf (both to allocate less per request): held here to the split-based readings.
+
+/** The reference reading of one value: splitEscaped, then the prefix rule, then unescapeValue. */
+function valuesReference(value: string, prefixed: boolean): Array<{ raw: string; prefix: string | undefined; value: string }> | undefined {
+  const parts = splitEscaped(value);
+  if (parts === undefined) return undefined;
+  return parts.map((raw) => {
+    const p = raw.slice(0, 2);
+    const hasPrefix = prefixed && ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'].includes(p) && /^[0-9+\-.]/.test(raw.slice(2));
+    return { raw, prefix: hasPrefix ? p : undefined, value: unescapeValue(hasPrefix ? raw.slice(2) : raw) };
+  });
+}
+
+const VALUE_PARTS = ['a', '1', ',', '\\,', '\\$', '\\|', '\\\\', '\\', '\\x', 'ge', 'eq', 'sa', 'ap', '2020', '-', '+', '.', 'x|y', ''];
+
+test('property: OR-values agree with splitEscaped + the prefix rule + unescapeValue', () => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...VALUE_PARTS), { maxLength: 10 }), fc.constantFrom('code', 'date', 'value-quantity', 'subject.birthdate'), (parts, name) => {
+      const value = parts.join('');
+      const r = parseSearch([[name, value]], 'Observation');
+      const expected = valuesReference(value, name === 'date' || name === 'value-quantity');
+      if (expected === undefined) {
+        assert.equal(r.ok, false);
+      } else {
+        assert.ok(r.ok, value);
+        assert.deepEqual(r.search.params[0]?.values, expected);
+      }
+    }),
+    { numRuns: 20000 },
+  );
+});
+
+test('OR-values: at most 257 alternatives, with or without escapes', () => {
+  for (const one of ['a', 'a\\,b']) {
+    assert.equal(parseSearch([['code', Array(257).fill(one).join(',')]], 'Observation').ok, true);
+    assert.equal(parseSearch([['code', Array(258).fill(one).join(',')]], 'Observation').ok, false);
+  }
+});
+
+/** The reference reading of an include: split on ':' with destructuring. */
+function includeReference(name: string, value: string): Include | undefined {
+  const [base, modifier, ...rest] = name.split(':');
+  if (rest.length > 0 || base === undefined) return undefined;
+  if (modifier !== undefined && modifier !== 'iterate') return undefined;
+  const iterate = modifier === 'iterate';
+  if (value === '*') return { wildcard: true, sourceType: undefined, param: undefined, targetType: undefined, iterate };
+  const parts = value.split(':');
+  const [sourceType, param, targetType] = parts;
+  if (parts.length < 2 || parts.length > 3 || sourceType === undefined || param === undefined) return undefined;
+  if (!isResourceType(sourceType) || (param !== '*' && !/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(param))) return undefined;
+  if (targetType !== undefined && !isResourceType(targetType)) return undefined;
+  return { wildcard: false, sourceType, param, targetType, iterate };
+}
+
+test('property: includes agree with the split-based reading', () => {
+  const names = fc.constantFrom('_include', '_revinclude', '_include:iterate', '_revinclude:iterate', '_include:iteratex', '_include:', '_include:iterate:iterate', '_include:recurse');
+  const value = fc.array(fc.constantFrom('Observation', 'Patient', 'patient', 'subject', '*', ':', '', 'x-y', 'Foo'), { maxLength: 6 }).map((p) => p.join(''));
+  fc.assert(
+    fc.property(names, value, (name, v) => {
+      const r = parseSearch([[name, v]], 'Observation');
+      const expected = includeReference(name, v);
+      if (expected === undefined) {
+        assert.equal(r.ok, false, `${name}=${v}`);
+      } else {
+        assert.ok(r.ok, `${name}=${v}`);
+        const list = name.startsWith('_include') ? r.search.result.include : r.search.result.revinclude;
+        assert.deepEqual(list, [expected]);
+      }
+    }),
+    { numRuns: 10000 },
+  );
+});
+
+test('a search with nothing in it shares the empty result; anything in it gets its own', () => {
+  const empty = parse('');
+  assert.deepEqual(empty, { params: [], result: { count: undefined, include: [], revinclude: [], elements: undefined, summary: undefined, sort: undefined, total: undefined, contained: undefined, containedType: undefined } });
+  const counted = parse('_count=5');
+  assert.deepEqual(counted.params, []);
+  assert.equal(counted.result.count, 5);
+  assert.equal(parse('').result.count, undefined); // the shared empty result was not touched
 });

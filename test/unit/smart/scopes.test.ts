@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { parseSearchQuery } from '../../../src/fhir/search.ts';
 import type { SearchParam } from '../../../src/fhir/search.ts';
 import { INTERACTIONS } from '../../../src/fhir/request.ts';
-import { grantsFor, parseScope, parseScopes, permissionFor, restrictionsSatisfied } from '../../../src/smart/scopes.ts';
+import { grantsFor, hasUnrestrictedGrant, parseScope, parseScopes, permissionFor, restrictionsSatisfied } from '../../../src/smart/scopes.ts';
 import type { Permission, ResourceScope } from '../../../src/smart/scopes.ts';
 
 function resource(raw: string): ResourceScope {
@@ -179,4 +179,31 @@ test('property: a v2 scope grants exactly the letters given, only when in order'
       if (s.kind === 'resource') assert.deepEqual([...s.permissions].sort(), [...subset].sort());
     }),
   );
+});
+
+test('hasUnrestrictedGrant: grantsFor has a grant without restrictions', () => {
+  const scopes = parseScopes('patient/Observation.rs?category=laboratory user/*.r patient/Condition.read patient/*.c openid bogus/x');
+  const levels = ['patient', 'user', 'system'] as const;
+  const types = ['Observation', 'Condition', 'Patient'];
+  const permissions = ['c', 'r', 'u', 'd', 's'] as const;
+  for (const level of levels) {
+    for (const type of types) {
+      for (const permission of permissions) {
+        const expected = grantsFor(scopes, level, type, permission).some((g) => g.restrictions.length === 0);
+        assert.equal(hasUnrestrictedGrant(scopes, level, type, permission), expected, `${level} ${type} ${permission}`);
+      }
+    }
+  }
+  // A restricted grant alone is not enough.
+  assert.equal(hasUnrestrictedGrant(scopes, 'patient', 'Observation', 'r'), false);
+  assert.equal(hasUnrestrictedGrant(scopes, 'patient', 'Condition', 'r'), true);
+});
+
+test('grantsFor: no match is an empty list every time, never one that remembers an earlier answer', () => {
+  const scopes = parseScopes('patient/Observation.rs');
+  const none = grantsFor(scopes, 'system', 'Observation', 'r');
+  assert.deepEqual(none, []);
+  assert.deepEqual(grantsFor(scopes, 'patient', 'Observation', 'r').map((s) => s.raw), ['patient/Observation.rs']);
+  assert.deepEqual(grantsFor(scopes, 'user', 'Observation', 'r'), []);
+  assert.equal(none.length, 0);
 });
