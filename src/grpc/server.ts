@@ -122,13 +122,40 @@ function closeIfStillSending(stream: ServerHttp2Stream): void {
   if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
+/**
+ * The call a stream carries, reached from the stream's listeners through this property. The
+ * listeners are shared functions (no closure per call), and a finished call is unhooked from its
+ * stream: node:http2 keeps a closed stream reachable for V8's young-generation collector until the
+ * next full collection (its native handle is a weakly held, modified API object), and whatever the
+ * stream reaches — listeners, our call, the request bytes — would be promoted with it. Cutting the
+ * link keeps the old-generation garbage per call to node:http2's own objects.
+ */
+const CALL = Symbol('fhirgate.grpc.call');
+type CallStream = ServerHttp2Stream & { [CALL]?: Call | undefined };
+
+function onStreamData(this: CallStream, chunk: Buffer): void {
+  this[CALL]?.data(chunk);
+}
+
+function onStreamEnd(this: CallStream): void {
+  this[CALL]?.end_();
+}
+
+function onStreamClose(this: CallStream): void {
+  this[CALL]?.closed();
+}
+
 class Call implements UnaryCall<unknown>, StreamCall<unknown> {
   readonly #server: GrpcH2Server;
-  readonly #stream: ServerHttp2Stream;
+  readonly #stream: CallStream;
   readonly #method: AnyMethod;
-  readonly #reader: UnaryRequestReader;
+  #reader: UnaryRequestReader | undefined;
   readonly deadline: number;
+  /** Links in the server's list of pending calls (see PendingCalls). */
+  prevPending: Call | undefined;
+  nextPending: Call | undefined;
   #done = false;
+  #closeListeners: Array<() => void> | undefined;
 
   constructor(server: GrpcH2Server, stream: ServerHttp2Stream, method: AnyMethod, deadline: number, maxBytes: number) {
     this.#server = server;
@@ -136,38 +163,48 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     this.#method = method;
     this.deadline = deadline;
     this.#reader = new UnaryRequestReader(maxBytes);
-    stream.on('data', this.#onData);
-    stream.on('end', this.#onEnd);
+    this.#stream[CALL] = this;
+    stream.on('data', onStreamData);
+    stream.on('end', onStreamEnd);
     // A unary call is forgotten when answered (or at its deadline); a stream may outlive both.
-    if (method.kind === 'server-stream') stream.once('close', () => this.#finish());
+    if (method.kind === 'server-stream') stream.once('close', onStreamClose);
   }
 
-  #onData = (chunk: Buffer): void => {
+  data(chunk: Buffer): void {
     if (this.#done) return;
     try {
-      this.#reader.push(chunk);
+      this.#reader!.push(chunk);
     } catch (err) {
       this.fail(err instanceof FrameError ? err.code : GrpcStatus.INTERNAL, err instanceof FrameError ? err.message : 'malformed request');
     }
-  };
+  }
 
-  #onEnd = (): void => {
+  /** The request side ended (named so as not to clash with StreamCall#end). */
+  end_(): void {
     if (this.#done) return;
     let req: unknown;
     try {
-      req = this.#method.decode(this.#reader.end());
+      req = this.#method.decode(this.#reader!.end());
     } catch (err) {
       if (err instanceof FrameError) this.fail(err.code, err.message);
       else this.fail(GrpcStatus.INTERNAL, 'malformed request message');
       return;
     }
+    this.#reader = undefined;
     try {
       if (this.#method.kind === 'unary') this.#method.handle(req, this);
       else this.#method.handle(req, this);
     } catch {
       this.fail(GrpcStatus.INTERNAL, 'internal error');
     }
-  };
+  }
+
+  closed(): void {
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    this.#finish();
+    if (listeners !== undefined) for (const l of listeners) l();
+  }
 
   respond(res: unknown): void {
     if (this.#done) return;
@@ -217,7 +254,7 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
   }
 
   onClose(listener: () => void): void {
-    this.#stream.once('close', listener);
+    (this.#closeListeners ??= []).push(listener);
   }
 
   /** Past its deadline (the sweep calls this). */
@@ -227,7 +264,46 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
 
   #finish(): void {
     this.#done = true;
+    this.#reader = undefined;
     this.#server.forget(this);
+    // A stream call stays hooked up until its stream closes (its client may still leave).
+    if (this.#method.kind === 'unary' || this.#closeListeners === undefined) this.#stream[CALL] = undefined;
+  }
+}
+
+/**
+ * The calls not yet answered, for the deadline sweep: an intrusive doubly linked list, so adding
+ * and removing a call (twice per call) allocates nothing — a Set's hash table would be rebuilt as
+ * it grows and shrinks around a handful of entries, and every table is garbage that outlives the
+ * calls it held.
+ */
+class PendingCalls {
+  #head: Call | undefined;
+  size = 0;
+
+  add(call: Call): void {
+    call.nextPending = this.#head;
+    if (this.#head !== undefined) this.#head.prevPending = call;
+    this.#head = call;
+    this.size++;
+  }
+
+  remove(call: Call): void {
+    if (call.prevPending === undefined && this.#head !== call) return; // not in the list
+    if (call.prevPending === undefined) this.#head = call.nextPending;
+    else call.prevPending.nextPending = call.nextPending;
+    if (call.nextPending !== undefined) call.nextPending.prevPending = call.prevPending;
+    call.prevPending = call.nextPending = undefined;
+    this.size--;
+  }
+
+  /** Calls `fn` for each call whose deadline is at or before `now` (fn may remove it). */
+  forEachExpired(now: number, fn: (call: Call) => void): void {
+    for (let call = this.#head; call !== undefined; ) {
+      const next = call.nextPending;
+      if (call.deadline <= now) fn(call);
+      call = next;
+    }
   }
 }
 
@@ -236,7 +312,7 @@ export class GrpcH2Server {
   readonly #methods = new Map<string, AnyMethod>();
   readonly #server: http2.Http2Server;
   readonly #sessions = new Set<ServerHttp2Session>();
-  readonly #calls = new Set<Call>();
+  readonly #calls = new PendingCalls();
   #sweep: NodeJS.Timeout | undefined;
   #socketPath: string | undefined;
 
@@ -324,7 +400,7 @@ export class GrpcH2Server {
 
   /** Called by a call when it is answered. */
   forget(call: Call): void {
-    this.#calls.delete(call);
+    this.#calls.remove(call);
   }
 
   #onSession = (session: ServerHttp2Session): void => {
@@ -365,7 +441,7 @@ export class GrpcH2Server {
 
   #expireLate = (): void => {
     const now = performance.now();
-    for (const call of this.#calls) if (call.deadline <= now) call.expire();
+    this.#calls.forEachExpired(now, (call) => call.expire());
   };
 }
 

@@ -13,24 +13,26 @@ export function tokenHash(token: string): string {
   return hash('sha256', token, 'hex');
 }
 
+/** An entry, linked from least (head) to most (tail) recently used. */
 interface Entry {
+  readonly key: string;
   readonly principal: Principal;
   readonly validUntilMs: number;
+  prev: Entry | undefined;
+  next: Entry | undefined;
 }
 
+/**
+ * The recency order is a doubly linked list beside the Map, so a hit moves two pointers and
+ * allocates nothing. (Re-inserting the key at the end of the Map on every hit, the other common
+ * way, churns the Map's hash table: it is rebuilt every few hits, and each rebuilt table is
+ * long-lived garbage for the young-generation collector to copy.)
+ */
 export class TokenCache {
   readonly #maxEntries: number;
-  /** Map iteration order is insertion order: the first key is the least recently used. */
   readonly #entries = new Map<string, Entry>();
-  /**
-   * The keys from the least recently used on, for eviction; made at the first eviction. Map
-   * iterators are live (they skip deleted entries and reach entries added later), and every live
-   * entry is at or after this one's position: entries before it were evicted through it, and a
-   * refreshed entry is re-added at the end. So each eviction goes on where the last stopped. A
-   * fresh `keys()` per eviction would instead step over all the deleted slots a Map keeps at its
-   * front until it compacts itself: about a microsecond per insert once the cache is full.
-   */
-  #oldest: MapIterator<string> | undefined;
+  #head: Entry | undefined;
+  #tail: Entry | undefined;
 
   constructor(maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new TypeError('maxEntries must be a non-negative integer');
@@ -45,33 +47,50 @@ export class TokenCache {
   get(hash: string, nowMs: number): Principal | undefined {
     const e = this.#entries.get(hash);
     if (e === undefined) return undefined;
-    this.#entries.delete(hash);
-    if (nowMs >= e.validUntilMs) return undefined;
-    this.#entries.set(hash, e);
+    if (nowMs >= e.validUntilMs) {
+      this.#remove(e);
+      return undefined;
+    }
+    if (e !== this.#tail) {
+      this.#unlink(e);
+      this.#append(e);
+    }
     return e.principal;
   }
 
   /** Stores a verified principal until `validUntilMs`, evicting the least recently used entry. */
   set(hash: string, principal: Principal, validUntilMs: number, nowMs: number): void {
     if (this.#maxEntries === 0 || validUntilMs <= nowMs) return;
-    this.#entries.delete(hash);
-    while (this.#entries.size >= this.#maxEntries) this.#evictOldest();
-    this.#entries.set(hash, { principal, validUntilMs });
+    const old = this.#entries.get(hash);
+    if (old !== undefined) this.#remove(old);
+    while (this.#entries.size >= this.#maxEntries && this.#head !== undefined) this.#remove(this.#head);
+    const e: Entry = { key: hash, principal, validUntilMs, prev: undefined, next: undefined };
+    this.#entries.set(hash, e);
+    this.#append(e);
   }
 
   clear(): void {
     this.#entries.clear();
-    this.#oldest = undefined;
+    this.#head = this.#tail = undefined;
   }
 
-  #evictOldest(): void {
-    let oldest = this.#oldest?.next();
-    if (oldest === undefined || oldest.done === true) {
-      // First eviction (or, were the invariant above ever broken, a restart from the front).
-      this.#oldest = this.#entries.keys();
-      oldest = this.#oldest.next();
-      if (oldest.done === true) return;
-    }
-    this.#entries.delete(oldest.value);
+  #remove(e: Entry): void {
+    this.#entries.delete(e.key);
+    this.#unlink(e);
+  }
+
+  #unlink(e: Entry): void {
+    if (e.prev === undefined) this.#head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === undefined) this.#tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = e.next = undefined;
+  }
+
+  #append(e: Entry): void {
+    e.prev = this.#tail;
+    if (this.#tail === undefined) this.#head = e;
+    else this.#tail.next = e;
+    this.#tail = e;
   }
 }
