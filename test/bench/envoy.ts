@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The Envoy benchmark: the added latency of fhirgate as users see it. Three real Envoys built
+ * The Envoy benchmark: the added latency of fhirgate as users see it. Four real Envoys built
  * from the same bootstrap generator sit side by side in front of the same sample FHIR server —
  * one with ext_authz → fhirgate-authz (the dev stack, exactly as `make demo` runs it), one without
- * ext_authz, and one with ext_authz → the no-op grpc-js server (lib/plain-envoy.ts; it separates
- * the cost of the gRPC hop from the cost of the decision) — and fortio drives each at a fixed
- * rate, interleaved A B C, C B A … so drift in the machine's background load reaches all arms. Reported: p50/p90/p99 per arm, the
+ * ext_authz, and two with ext_authz → a no-op server (lib/plain-envoy.ts: the grpc-js one, and one
+ * on fhirgate-authz's own transport; they separate the cost of the gRPC hop from the cost of the
+ * decision) — and fortio drives each at a fixed rate, interleaved A B C D, D C B A … so drift in
+ * the machine's background load reaches all arms. Reported: p50/p90/p99 per arm, the
  * added latency (fhirgate arm − plain arm, per round, then the median) and the CPU the Envoy and
  * sidecar processes spent per request.
  *
@@ -34,7 +35,9 @@ import { scrapeGc } from './lib/prom.ts';
 import { median } from './lib/stats.ts';
 import { goTool } from './lib/tools.ts';
 
-export type EnvoyArm = 'plain' | 'noop-authz' | 'fhirgate';
+export type EnvoyArm = 'plain' | 'noop-authz' | 'noop-h2-authz' | 'fhirgate';
+
+const ARMS: readonly EnvoyArm[] = ['plain', 'noop-authz', 'noop-h2-authz', 'fhirgate'];
 
 export interface EnvoyRun {
   readonly round: number;
@@ -90,6 +93,7 @@ async function sanity(arms: Record<EnvoyArm, Arm>, token: string): Promise<void>
     ['plain', {}, 200],
     ['noop-authz', auth, 200],
     ['noop-authz', {}, 200],
+    ['noop-h2-authz', {}, 200],
   ];
   for (const [arm, headers, want] of expect) {
     const got = await status(`${arms[arm].url}${BENCH_PATH}`, headers);
@@ -123,13 +127,15 @@ export function summarizeEnvoy(runs: readonly EnvoyRun[]): {
   arms: Array<{ arm: EnvoyArm; p50Ms: number; p90Ms: number; p99Ms: number; qps: number; envoyUs: number; sidecarUs: number; runs: number }>;
   addedP50Ms: number;
   addedP99Ms: number;
-  /** The same for the no-op ext_authz server: what the gRPC hop alone adds. */
+  /** The same for the no-op ext_authz servers: what the gRPC hop alone adds (grpc-js; ours). */
   noopAddedP50Ms: number;
   noopAddedP99Ms: number;
+  noopH2AddedP50Ms: number;
+  noopH2AddedP99Ms: number;
 } {
   const valid = runs.filter((r) => r.problems.length === 0);
   const arms: ReturnType<typeof summarizeEnvoy>['arms'] = [];
-  for (const arm of ['plain', 'noop-authz', 'fhirgate'] as const) {
+  for (const arm of ARMS) {
     const rs = valid.filter((r) => r.arm === arm);
     if (rs.length === 0) continue;
     arms.push({
@@ -158,6 +164,8 @@ export function summarizeEnvoy(runs: readonly EnvoyRun[]): {
     addedP99Ms: added((f) => f.p99Ms),
     noopAddedP50Ms: added((f) => f.p50Ms, 'noop-authz'),
     noopAddedP99Ms: added((f) => f.p99Ms, 'noop-authz'),
+    noopH2AddedP50Ms: added((f) => f.p50Ms, 'noop-h2-authz'),
+    noopH2AddedP99Ms: added((f) => f.p99Ms, 'noop-h2-authz'),
   };
 }
 
@@ -208,6 +216,11 @@ async function main(): Promise<void> {
     const noopPort = Number(noop.grpc.slice(noop.grpc.lastIndexOf(':') + 1));
     const viaNoop = await startSiblingEnvoy('noop-authz', withAuthzPort(stack.bootstrap, noopPort, path.join(work, 'access-noop.log')), work, envoyBin);
     extra.push(viaNoop.proc);
+    const noopH2 = await startNoop(work, undefined, 65536, [], 'fhirgate');
+    extra.push(noopH2);
+    const noopH2Port = Number(noopH2.grpc.slice(noopH2.grpc.lastIndexOf(':') + 1));
+    const viaNoopH2 = await startSiblingEnvoy('noop-h2-authz', withAuthzPort(stack.bootstrap, noopH2Port, path.join(work, 'access-noop-h2.log')), work, envoyBin);
+    extra.push(viaNoopH2.proc);
     const pid = (p: ManagedProcess): number => {
       if (p.pid === undefined) throw new Error(`${p.name} has no pid`);
       return p.pid;
@@ -216,6 +229,7 @@ async function main(): Promise<void> {
       fhirgate: { url: stack.envoyUrl, envoyPid: pid(stack.envoy) },
       plain: { url: plain.url, envoyPid: pid(plain.proc) },
       'noop-authz': { url: viaNoop.url, envoyPid: pid(viaNoop.proc) },
+      'noop-h2-authz': { url: viaNoopH2.url, envoyPid: pid(viaNoopH2.proc) },
     };
     const sidecarPid = pid(stack.sidecar);
     const token = await stack.issuer.mint('patient-app');
@@ -228,11 +242,11 @@ async function main(): Promise<void> {
       headers: [['authorization', `Bearer ${token}`]],
     });
     // Warm-up both arms (JIT in the sidecar, Envoy connection pools, token cache); not measured.
-    for (const arm of ['plain', 'noop-authz', 'fhirgate'] as const) await runFortio(fortio, load(arm, 3));
+    for (const arm of ARMS) await runFortio(fortio, load(arm, 3));
 
     const runs: EnvoyRun[] = [];
     for (let round = 1; round <= s.rounds; round++) {
-      const order: EnvoyArm[] = round % 2 === 1 ? ['plain', 'noop-authz', 'fhirgate'] : ['fhirgate', 'noop-authz', 'plain'];
+      const order: EnvoyArm[] = round % 2 === 1 ? [...ARMS] : [...ARMS].reverse();
       for (const arm of order) {
         process.stderr.write(`envoy: round ${round} ${arm} (${s.qps} qps, ${s.seconds} s)\n`);
         const e0 = processCpuSeconds(arms[arm].envoyPid);

@@ -57,6 +57,7 @@ const ARM_LABEL: Readonly<Record<string, string>> = {
   uncached: 'fhirgate, every token new (RS256)',
   plain: 'Envoy alone',
   'noop-authz': 'Envoy + ext_authz → no-op grpc-js server',
+  'noop-h2-authz': "Envoy + ext_authz → no-op on fhirgate's own transport",
   fhirgate: 'Envoy + ext_authz → fhirgate',
 };
 
@@ -139,7 +140,8 @@ export function envoySection(e: EnvoyFile | undefined): string[] {
     '|---|---|---|',
     `| added p50 ≤ 0.5 ms | ${ms(e.summary.addedP50Ms)} ms | ${verdict(e.summary.addedP50Ms, '<=', 0.5)} |`,
     `| added p99 ≤ 2 ms | ${ms(e.summary.addedP99Ms)} ms | ${verdict(e.summary.addedP99Ms, '<=', 2)} |`,
-    `| (for reference) added by ext_authz → no-op server: p50 / p99 | ${ms(e.summary.noopAddedP50Ms)} / ${ms(e.summary.noopAddedP99Ms)} ms | — |`,
+    `| (for reference) added by ext_authz → no-op grpc-js server: p50 / p99 | ${ms(e.summary.noopAddedP50Ms)} / ${ms(e.summary.noopAddedP99Ms)} ms | — |`,
+    `| (for reference) added by ext_authz → no-op on fhirgate's transport: p50 / p99 | ${ms(e.summary.noopH2AddedP50Ms)} / ${ms(e.summary.noopH2AddedP99Ms)} ms | — |`,
     '',
     ...pressureLine(e.runs.map((r) => r.cpuPressurePct)),
     '| arm | p50 ms | p90 ms | p99 ms | qps | Envoy CPU µs/req | fhirgate-authz CPU µs/req | valid runs |',

@@ -75,10 +75,16 @@ test('summarizeEnvoy computes added latency within each round', () => {
     { round: 1, arm: 'fhirgate', fortio: fortio(0.7, 1.8), envoyUsPerRequest: 120, sidecarUsPerRequest: 90, problems: [] },
     { round: 2, arm: 'fhirgate', fortio: fortio(1.5, 3.0), envoyUsPerRequest: 120, sidecarUsPerRequest: 90, problems: [] },
     { round: 2, arm: 'plain', fortio: fortio(1.0, 2.0), envoyUsPerRequest: 80, sidecarUsPerRequest: undefined, problems: [] },
+    { round: 1, arm: 'noop-h2-authz', fortio: fortio(0.6, 1.2), envoyUsPerRequest: 100, sidecarUsPerRequest: undefined, problems: [] },
+    { round: 2, arm: 'noop-h2-authz', fortio: fortio(1.2, 2.6), envoyUsPerRequest: 100, sidecarUsPerRequest: undefined, problems: [] },
   ];
   const s = summarizeEnvoy(runs);
   assert.ok(Math.abs(s.addedP50Ms - 0.4) < 1e-9); // rounds: 0.3 and 0.5
   assert.ok(Math.abs(s.addedP99Ms - 0.9) < 1e-9); // rounds: 0.8 and 1.0
+  assert.ok(Math.abs(s.noopH2AddedP50Ms - 0.2) < 1e-9); // rounds: 0.2 and 0.2
+  assert.ok(Math.abs(s.noopH2AddedP99Ms - 0.4) < 1e-9); // rounds: 0.2 and 0.6
+  assert.ok(Number.isNaN(s.noopAddedP50Ms), 'an arm that did not run has no figure');
+  assert.deepEqual(s.arms.map((a) => a.arm), ['plain', 'noop-h2-authz', 'fhirgate']);
   assert.equal(s.arms.find((a) => a.arm === 'fhirgate')?.sidecarUs, 90);
 });
 
