@@ -11,7 +11,7 @@
  * sidecar processes spent per request.
  *
  *   node test/bench/envoy.ts --out DIR [--rounds 2] [--qps 500] [--seconds 20] [--connections 8]
- *        [--authz-node-flags="--flag …"]   (default: AUTHZ_NODE_FLAGS, what production runs)
+ *        [--warmup-seconds 10] [--authz-node-flags="--flag …"]   (default: AUTHZ_NODE_FLAGS, what production runs)
  *
  * Writes DIR/envoy.json.raw (results) and fortio's results (token redacted) as DIR/envoy-*.raw.
  */
@@ -61,6 +61,7 @@ interface Settings {
   readonly qps: number;
   readonly seconds: number;
   readonly connections: number;
+  readonly warmupSeconds: number;
   readonly authzNodeFlags: readonly string[] | undefined;
 }
 
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
       qps: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '20' },
       connections: { type: 'string', default: '8' },
+      'warmup-seconds': { type: 'string', default: '10' },
       'authz-node-flags': { type: 'string' },
     },
     strict: true,
@@ -193,6 +195,7 @@ async function main(): Promise<void> {
     qps: int(values.qps, 'qps', 1, 20_000),
     seconds: int(values.seconds, 'seconds', 1, 600),
     connections: int(values.connections, 'connections', 1, 256),
+    warmupSeconds: int(values['warmup-seconds'], 'warmup-seconds', 0, 600),
     authzNodeFlags: values['authz-node-flags']?.split(/\s+/).filter((f) => f !== ''),
   };
   mkdirSync(s.out, { recursive: true });
@@ -241,8 +244,11 @@ async function main(): Promise<void> {
       connections: s.connections,
       headers: [['authorization', `Bearer ${token}`]],
     });
-    // Warm-up both arms (JIT in the sidecar, Envoy connection pools, token cache); not measured.
-    for (const arm of ARMS) await runFortio(fortio, load(arm, 3));
+    // Warm-up every arm at the measured rate; not measured. Long enough for the servers to reach
+    // steady state: JIT, Envoy connection pools, the token cache, and the first full GC of the
+    // sidecar, which collects what start-up left (compiling the FHIR schema leaves ~100 MB of
+    // garbage). With 3 s, every ext_authz arm read worse in the first round than in the second.
+    for (const arm of ARMS) if (s.warmupSeconds > 0) await runFortio(fortio, load(arm, s.warmupSeconds));
 
     const runs: EnvoyRun[] = [];
     for (let round = 1; round <= s.rounds; round++) {

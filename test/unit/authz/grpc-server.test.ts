@@ -140,3 +140,31 @@ test('checks arriving together are decided together: every one answered with its
     await server.stop(1000);
   }
 });
+
+test('health Watch streams the serving status as it changes; an unknown service reads SERVICE_UNKNOWN; a cancelled watch is let go', async () => {
+  let ready = false;
+  const server = new AuthzGrpcServer({ address: '127.0.0.1:0', handler: allowAll, ready: () => ready });
+  const addr = await server.start();
+  const health = new (clientConstructor('health'))(addr, grpc.credentials.createInsecure());
+  const watch = (service: string): { next: () => Promise<unknown>; call: grpc.ClientReadableStream<unknown> } => {
+    const call = (health as unknown as { Watch: (req: object) => grpc.ClientReadableStream<unknown> }).Watch({ service });
+    const queue: unknown[] = [];
+    const waiting: Array<(v: unknown) => void> = [];
+    call.on('data', (m: unknown) => (waiting.length > 0 ? waiting.shift()!(m) : queue.push(m)));
+    call.on('error', () => {});
+    return { call, next: () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r))) };
+  };
+  try {
+    const w = watch('');
+    assert.deepEqual(await w.next(), { status: 'NOT_SERVING' });
+    ready = true; // noticed by the once-a-second readiness poll
+    assert.deepEqual(await w.next(), { status: 'SERVING' });
+    const unknown = watch('something.Else');
+    assert.deepEqual(await unknown.next(), { status: 'SERVICE_UNKNOWN' });
+    w.call.cancel();
+    unknown.call.cancel();
+  } finally {
+    health.close();
+    await server.stop(1000);
+  }
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { frameMessage } from '../../../src/grpc/framing.ts';
 import { GrpcH2Server } from '../../../src/grpc/server.ts';
@@ -229,4 +230,20 @@ test('graceful close: GOAWAY, the in-flight call still gets its answer, new conn
 test('grpc-message is percent-encoded', () => {
   assert.equal(encodeGrpcMessage('plain text'), 'plain text');
   assert.equal(encodeGrpcMessage('100% ü\n'), '100%25 %C3%BC%0A');
+});
+
+test('a client that does not speak HTTP/2 (HTTP/1.1, garbage) loses its connection, and nothing else happens', async () => {
+  await withServer(async (session, _server, addr) => {
+    const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+    // HTTP/1.1; the HTTP/2 preface followed by a DATA frame before SETTINGS; a TLS ClientHello.
+    for (const junk of ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x01', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03']) {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.resume(); // read what the server says (a GOAWAY), so 'close' can follow the end
+      sock.write(Buffer.from(junk, 'latin1'));
+      // The server closes the connection (bounded wait: the test runner's timeout).
+      await new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    }
+    assert.equal(statusOf(await request(session, { body: [frameMessage(Buffer.from('still fine'))] })), '0');
+  });
 });
