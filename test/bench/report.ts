@@ -91,6 +91,7 @@ export function checkSection(c: CheckFile | undefined): string[] {
     `| (for reference) cached Check CPU ÷ a no-op on fhirgate's own transport (what the decision costs above our floor) | ${fmt(c.summary.cachedOverNoopH2, 2)}× | — |`,
     `| uncached RS256 rate ≥ 0.8× jose raw verify (whole Check over gRPC) | ${fmt(c.summary.uncachedOverJose, 2)}× | ${verdict(c.summary.uncachedOverJose, '>=', 0.8)} |`,
     `| the same for the token layer alone (in-process, the part a verifier can be compared on) | ${fmt(c.summary.tokenLayerOverJose, 2)}× | ${verdict(c.summary.tokenLayerOverJose, '>=', 0.8)} |`,
+    `| (for reference) the most a whole Check could reach if only the transport and the token layer cost anything: jose ÷ (no-op on our transport + token layer) | ${fmt(c.summary.uncachedCeilingOverJose, 2)}× | — |`,
     '',
     ...pressureLine(c.runs.map((r) => r.cpuPressurePct)),
     '### At saturation',
@@ -133,8 +134,8 @@ export function envoySection(e: EnvoyFile | undefined): string[] {
   const out = [
     '## Through Envoy (fortio)',
     '',
-    `Three Envoys from the same generated bootstrap in front of the same sample FHIR server: ext_authz → fhirgate-authz (the dev stack as \`make demo\` runs it: cached token, audit to stdout), the ext_authz filter removed, and ext_authz → the no-op grpc-js server (the cost of the gRPC hop without any decision). ` +
-      `fortio at ${st['qps']} qps for ${st['seconds']} s on ${st['connections']} connections per run, ${st['rounds']} rounds interleaved (A B C, then C B A, …); added latency = fhirgate arm − plain arm within a round, median over rounds.`,
+    `Four Envoys from the same generated bootstrap in front of the same sample FHIR server: ext_authz → fhirgate-authz (the dev stack as \`make demo\` runs it: cached token, audit to stdout), the ext_authz filter removed, and ext_authz → each no-op server, grpc-js's and one on fhirgate's own transport (the cost of the gRPC hop without any decision). ` +
+      `fortio at ${st['qps']} qps for ${st['seconds']} s on ${st['connections']} connections per run${typeof st['warmupSeconds'] === 'number' ? `, after ${st['warmupSeconds']} s of warm-up per arm` : ''}, ${st['rounds']} rounds interleaved (A B C D, then D C B A, …); added latency = fhirgate arm − plain arm within a round, median over rounds.`,
     '',
     '| target | measured | result |',
     '|---|---|---|',
