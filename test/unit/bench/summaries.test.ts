@@ -35,9 +35,10 @@ test('summarize takes per-round ratios, then their median, and ignores invalid r
       run(2, 'noop', 100),
       run(2, 'cached', 110),
       run(2, 'uncached', 300, ['5 failed calls']),
+      run(1, 'noop-h2', 40),
     ],
     jose: [
-      { round: 1, verified: 1000, perCpuSecond: 8000, usPerVerify: 125 },
+      { round: 1, verified: 1000, perCpuSecond: 8000, usPerVerify: 125, authnUsPerToken: 60 },
       { round: 2, verified: 1000, perCpuSecond: 4000, usPerVerify: 250 },
     ],
   };
@@ -46,6 +47,9 @@ test('summarize takes per-round ratios, then their median, and ignores invalid r
   assert.ok(Math.abs(s.cachedOverNoop - 1.15) < 1e-9);
   // Only round 1 has a valid uncached run: (1e6/150) / 8000.
   assert.ok(Math.abs(s.uncachedOverJose - 1e6 / 150 / 8000) < 1e-9);
+  // The ceiling needs the no-op on our transport and the token layer, both only in round 1: 125 / (40 + 60).
+  assert.ok(Math.abs(s.uncachedCeilingOverJose - 1.25) < 1e-9);
+  assert.ok(Math.abs(s.tokenLayerOverJose - 125 / 60) < 1e-9);
   assert.equal(s.joseRate, 6000);
   const cached = s.arms.find((a) => a.arm === 'cached' && a.phase === 'max');
   assert.equal(cached?.usPerCall, 85);
@@ -56,6 +60,7 @@ test('summarize yields NaN (never a pass) when an arm has no valid run', () => {
   const s = summarize({ settings: {}, runs: [run(1, 'noop', 50), run(1, 'cached', 60, ['x'])], jose: [] });
   assert.ok(Number.isNaN(s.cachedOverNoop));
   assert.ok(Number.isNaN(s.uncachedOverJose));
+  assert.ok(Number.isNaN(s.uncachedCeilingOverJose));
 });
 
 const fortio = (p50Ms: number, p99Ms: number, codes: Record<string, number> = { '200': 10000 }): FortioSummary => ({
