@@ -88,8 +88,16 @@ function isGrpcContentType(value: string | undefined): boolean {
   return value.length === 16 || next === 0x2b /* + */ || next === 0x3b /* ; */;
 }
 
-/** A trailers-only answer (one HEADERS frame with the status), then the stream is closed. */
+/** A trailers-only answer (one HEADERS frame with the status), then the stream is closed. Never throws. */
 function answerStatus(stream: ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
+  try {
+    writeStatus(stream, code, message);
+  } catch {
+    stream.destroy();
+  }
+}
+
+function writeStatus(stream: ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     // Messages went out already (a server stream): the status goes in trailers.
@@ -106,11 +114,15 @@ function answerStatus(stream: ServerHttp2Stream, code: GrpcStatusCode, message: 
   closeIfStillSending(stream);
 }
 
-/** An HTTP-level refusal for a request that is not gRPC at all. */
+/** An HTTP-level refusal for a request that is not gRPC at all. Never throws. */
 function answerHttp(stream: ServerHttp2Stream, status: number): void {
   if (stream.destroyed || stream.closed) return;
-  stream.respond({ ':status': status }, { endStream: true });
-  closeIfStillSending(stream);
+  try {
+    stream.respond({ ':status': status }, { endStream: true });
+    closeIfStillSending(stream);
+  } catch {
+    stream.destroy();
+  }
 }
 
 /**
@@ -218,9 +230,15 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
       answerStatus(stream, GrpcStatus.INTERNAL, 'internal error');
       return;
     }
-    stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
-    stream.on('wantTrailers', sendOkTrailers);
-    stream.end(framed);
+    try {
+      stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
+      stream.on('wantTrailers', sendOkTrailers);
+      stream.end(framed);
+    } catch {
+      // The stream went away between the check above and the write (its session was torn down):
+      // nothing to answer, and the callers answering a batch of calls must not see a throw.
+      stream.destroy();
+    }
   }
 
   write(res: unknown): void {
@@ -233,8 +251,12 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
       this.fail(GrpcStatus.INTERNAL, 'internal error');
       return;
     }
-    if (!stream.headersSent) stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
-    stream.write(framed);
+    try {
+      if (!stream.headersSent) stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
+      stream.write(framed);
+    } catch {
+      stream.destroy();
+    }
   }
 
   end(code: GrpcStatusCode = GrpcStatus.OK, message = ''): void {
@@ -242,8 +264,12 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     this.#finish();
     const stream = this.#stream;
     if (code === GrpcStatus.OK && stream.headersSent && !stream.destroyed && !stream.closed) {
-      stream.on('wantTrailers', sendOkTrailers);
-      stream.end();
+      try {
+        stream.on('wantTrailers', sendOkTrailers);
+        stream.end();
+      } catch {
+        stream.destroy();
+      }
       return;
     }
     answerStatus(stream, code, message);

@@ -247,3 +247,21 @@ test('a client that does not speak HTTP/2 (HTTP/1.1, garbage) loses its connecti
     assert.equal(statusOf(await request(session, { body: [frameMessage(Buffer.from('still fine'))] })), '0');
   });
 });
+
+test('answering a call whose connection is gone is a no-op, not a throw', async () => {
+  const server = new GrpcH2Server({ maxReceiveBytes: 64 });
+  let pending: UnaryCall<string> | undefined;
+  server.add(SLOW, { kind: 'unary', decode: (m) => m.toString(), encode: (s: string) => frameMessage(Buffer.from(s)), handle: (_req, call) => (pending = call) });
+  const addr = await server.listen('127.0.0.1:0');
+  const session = http2.connect(`http://${addr}`);
+  session.on('error', () => {});
+  void request(session, { path: SLOW, body: [frameMessage(Buffer.from('x'))] });
+  for (let i = 0; i < 100 && pending === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(pending);
+  session.destroy();
+  await new Promise((r) => setTimeout(r, 50)); // the server sees the connection go
+  assert.doesNotThrow(() => pending!.respond('too late'));
+  assert.doesNotThrow(() => pending!.fail(GrpcStatus.INTERNAL, 'also too late'));
+  assert.equal(server.pendingCalls, 0);
+  await server.close(500);
+});
