@@ -203,17 +203,30 @@ test('server streaming: messages as they are written, status in trailers; a clie
   });
 });
 
-test('graceful close: GOAWAY, the in-flight call still gets its answer, new connections are refused', async () => {
+/** A server whose one method holds its call for the test to answer, and a client connected to it. */
+async function heldCallServer(): Promise<{ server: GrpcH2Server; addr: string; session: http2.ClientHttp2Session; held: () => UnaryCall<string> | undefined }> {
   const server = new GrpcH2Server({ maxReceiveBytes: 64 });
   let pending: UnaryCall<string> | undefined;
   server.add(SLOW, { kind: 'unary', decode: (m) => m.toString(), encode: (s: string) => frameMessage(Buffer.from(s)), handle: (_req, call) => (pending = call) });
   const addr = await server.listen('127.0.0.1:0');
   const session = http2.connect(`http://${addr}`);
   session.on('error', () => {});
+  return { server, addr, session, held: () => pending };
+}
+
+/** Bounded wait until the held call reaches the handler. */
+async function waitHeld(held: () => UnaryCall<string> | undefined): Promise<UnaryCall<string>> {
+  for (let i = 0; i < 100 && held() === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  const call = held();
+  assert.ok(call, 'the call reached the handler');
+  return call;
+}
+
+test('graceful close: GOAWAY, the in-flight call still gets its answer, new connections are refused', async () => {
+  const { server, addr, session, held } = await heldCallServer();
   const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
   const reply = request(session, { path: SLOW, body: [frameMessage(Buffer.from('x'))] });
-  for (let i = 0; i < 100 && pending === undefined; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(pending);
+  const pending = await waitHeld(held);
   const closing = server.close(5000);
   await goaway;
   pending.respond('late but answered');
@@ -249,19 +262,13 @@ test('a client that does not speak HTTP/2 (HTTP/1.1, garbage) loses its connecti
 });
 
 test('answering a call whose connection is gone is a no-op, not a throw', async () => {
-  const server = new GrpcH2Server({ maxReceiveBytes: 64 });
-  let pending: UnaryCall<string> | undefined;
-  server.add(SLOW, { kind: 'unary', decode: (m) => m.toString(), encode: (s: string) => frameMessage(Buffer.from(s)), handle: (_req, call) => (pending = call) });
-  const addr = await server.listen('127.0.0.1:0');
-  const session = http2.connect(`http://${addr}`);
-  session.on('error', () => {});
+  const { server, session, held } = await heldCallServer();
   void request(session, { path: SLOW, body: [frameMessage(Buffer.from('x'))] });
-  for (let i = 0; i < 100 && pending === undefined; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(pending);
+  const pending = await waitHeld(held);
   session.destroy();
   await new Promise((r) => setTimeout(r, 50)); // the server sees the connection go
-  assert.doesNotThrow(() => pending!.respond('too late'));
-  assert.doesNotThrow(() => pending!.fail(GrpcStatus.INTERNAL, 'also too late'));
+  assert.doesNotThrow(() => pending.respond('too late'));
+  assert.doesNotThrow(() => pending.fail(GrpcStatus.INTERNAL, 'also too late'));
   assert.equal(server.pendingCalls, 0);
   await server.close(500);
 });
