@@ -313,17 +313,9 @@ const MAX_STRUCT_DEPTH = 100;
 /** One Writer kept for reuse; an encode that finds it taken (re-entered) uses its own. */
 let spare: Writer | undefined = new Writer();
 
-/** Encode an ext_authz CheckResponse (the gRPC responseSerialize). Throws on an invalid object. */
+/** Encode an ext_authz CheckResponse: the message bytes. Throws on an invalid object. */
 export function encodeCheckResponse(res: CheckResponse): Buffer {
-  const w = spare ?? new Writer(1024);
-  spare = undefined;
-  try {
-    checkResponse(w, res);
-    return w.finish();
-  } finally {
-    w.reset();
-    spare = w;
-  }
+  return encode(res, false);
 }
 
 /**
@@ -331,15 +323,23 @@ export function encodeCheckResponse(res: CheckResponse): Buffer {
  * message in one Buffer, so the transport writes it without another copy.
  */
 export function encodeCheckResponseFrame(res: CheckResponse): Buffer {
+  return encode(res, true);
+}
+
+function encode(res: CheckResponse, framed: boolean): Buffer {
   const w = spare ?? new Writer(1024);
   spare = undefined;
   try {
-    w.ensure(5);
-    w.pos = 5;
+    if (framed) {
+      w.ensure(5);
+      w.pos = 5;
+    }
     checkResponse(w, res);
     const out = w.finish();
-    out[0] = 0;
-    out.writeUInt32BE(out.length - 5, 1);
+    if (framed) {
+      out[0] = 0;
+      out.writeUInt32BE(out.length - 5, 1);
+    }
     return out;
   } finally {
     w.reset();

@@ -1,13 +1,13 @@
 /**
  * Loads fhirgate's .proto declarations once, with fixed loader options, and exposes the service
  * definitions the sidecar serves. Field names stay snake_case (keepCase) so the code reads like
- * Envoy's API reference. The server side of ext_authz Check uses the hand-written codec
- * (./codec.ts); clients, and everything else, use protobufjs through @grpc/proto-loader.
+ * Envoy's API reference. These definitions (protobufjs through @grpc/proto-loader) serve gRPC
+ * clients — tests, benchmarks, the grpc-js no-op baseline — and the health service; the sidecar's
+ * own Check server (src/authz/grpc-server.ts) uses the hand-written codec (./codec.ts) instead.
  */
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { decodeCheckRequest, encodeCheckResponse } from './codec.ts';
 
 export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -26,7 +26,7 @@ interface LoadedServices {
   readonly health: grpc.ServiceDefinition;
 }
 
-let loaded: (LoadedServices & { readonly protobufjsAuthorization: grpc.ServiceDefinition }) | undefined;
+let loaded: LoadedServices | undefined;
 
 function service(pkg: grpc.GrpcObject, path: string): grpc.ServiceDefinition {
   let node: unknown = pkg;
@@ -38,41 +38,17 @@ function service(pkg: grpc.GrpcObject, path: string): grpc.ServiceDefinition {
   return ctor.service;
 }
 
-/**
- * The service definitions, loaded on first use and cached for the life of the process.
- * `authorization.Check` decodes requests and encodes responses with ./codec.ts; its
- * requestSerialize and responseDeserialize (the client side) stay protobufjs's.
- */
+/** The service definitions, loaded on first use and cached for the life of the process. */
 export function services(): LoadedServices {
-  return load();
-}
-
-/** Authorization as protobufjs alone (de)serializes it: for tests and benchmarks comparing codecs. */
-export function protobufjsAuthorization(): grpc.ServiceDefinition {
-  return load().protobufjsAuthorization;
-}
-
-function load(): NonNullable<typeof loaded> {
   if (loaded !== undefined) return loaded;
   const definition = protoLoader.loadSync(
     ['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'],
     LOADER_OPTIONS,
   );
   const pkg = grpc.loadPackageDefinition(definition);
-  const protobufjs = service(pkg, 'envoy.service.auth.v3.Authorization');
-  const check = protobufjs['Check'];
-  if (check === undefined) throw new Error('proto method envoy.service.auth.v3.Authorization/Check not found');
-  const authorization: grpc.ServiceDefinition = {
-    Check: {
-      ...check,
-      requestDeserialize: decodeCheckRequest,
-      responseSerialize: encodeCheckResponse as (value: object) => Buffer,
-    },
-  };
   loaded = {
-    authorization,
+    authorization: service(pkg, 'envoy.service.auth.v3.Authorization'),
     health: service(pkg, 'grpc.health.v1.Health'),
-    protobufjsAuthorization: protobufjs,
   };
   return loaded;
 }
@@ -93,7 +69,7 @@ export function loadService(file: string, path: string): grpc.ServiceDefinition 
   return def;
 }
 
-/** A client constructor for tests and benchmarks (same definitions as the server). */
+/** A client constructor for tests and benchmarks. */
 export function clientConstructor(name: 'authorization' | 'health'): grpc.ServiceClientConstructor {
   return grpc.makeGenericClientConstructor(services()[name], name);
 }

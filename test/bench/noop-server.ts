@@ -19,7 +19,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { decodeCheckRequest, encodeCheckResponseFrame } from '../../src/envoy/codec.ts';
-import { protobufjsAuthorization } from '../../src/envoy/proto.ts';
+import { services } from '../../src/envoy/proto.ts';
 import type { CheckResponse } from '../../src/envoy/check-types.ts';
 import { GrpcH2Server } from '../../src/grpc/server.ts';
 
@@ -58,7 +58,7 @@ export async function startNoopServer(
     'grpc.max_send_message_length': 256 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(protobufjsAuthorization(), {
+  server.addService(services().authorization, {
     Check: (_call: grpc.ServerUnaryCall<unknown, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>) => {
       callback(null, OK_RESPONSE);
     },

@@ -2,14 +2,14 @@
 /**
  * Where the CPU of one cached Check goes, in-process and without the network: the real
  * fhirgate-authz (Sidecar, same config as the Check benchmark, audit to a file) is started and
- * its CheckPipeline called directly with a CheckRequest decoded exactly as grpc-js decodes it.
- * Reported per call, CPU µs (process.cpuUsage, so the audit writer's thread counts):
- *   - decode:   the CheckRequest wire bytes → object (the service's requestDeserialize);
- *   - encode:   the CheckResponse → wire bytes (responseSerialize), fhirgate's answer and the
- *               no-op server's fixed answer;
+ * its CheckPipeline called directly with a CheckRequest decoded exactly as its gRPC server decodes
+ * it. Reported per call, CPU µs (process.cpuUsage, so the audit writer's thread counts):
+ *   - decode:   the CheckRequest wire bytes → object (src/envoy/codec.ts);
+ *   - encode:   the CheckResponse → its gRPC frame, fhirgate's answer and the no-op server's
+ *               fixed answer;
  *   - pipeline: CheckPipeline.check with the token cached (ingest → … → respond → record),
  *               with the audit event to a file and with audit off.
- * The gRPC transport (HTTP/2, grpc-js call objects) is the rest; the Check benchmark measures the
+ * The gRPC transport (HTTP/2 streams, src/grpc/server.ts) is the rest; the Check benchmark measures the
  * whole. Use it to see which phase a change moved, not to state the targets.
  *
  *   node test/bench/pipeline.ts [--iterations 50000] [--json]
@@ -22,6 +22,7 @@ import { parseConfig } from '../../src/authz/config.ts';
 import { Sidecar } from '../../src/authz/sidecar.ts';
 import { sidecarConfig } from '../../src/cli/dev/sidecar-config.ts';
 import type { CheckRequest, CheckResponse } from '../../src/envoy/check-types.ts';
+import { decodeCheckRequest, encodeCheckResponseFrame } from '../../src/envoy/codec.ts';
 import { services } from '../../src/envoy/proto.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { BenchIssuer } from './lib/bench-issuer.ts';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     const method = services().authorization['Check'];
     if (method === undefined) throw new Error('no Check method');
     const wire = method.requestSerialize(checkRequestObject(token));
-    const decode = (): CheckRequest => method.requestDeserialize(wire) as CheckRequest;
+    const decode = (): CheckRequest => decodeCheckRequest(wire);
 
     const withAudit = await sidecarWith(work, issuer, { sink: 'file', file: path.join(work, 'audit.jsonl') });
     const noAudit = await sidecarWith(work, issuer, { sink: 'none' });
@@ -77,9 +78,9 @@ async function main(): Promise<void> {
     if (answer.ok_response === undefined) throw new Error('the benchmark request was denied; refusing to measure denials');
 
     const figures: Figure[] = [
-      { name: 'decode CheckRequest (grpc-js requestDeserialize)', usPerCall: await measure(n, decode) },
-      { name: 'encode fhirgate CheckResponse (responseSerialize)', usPerCall: await measure(n, () => method.responseSerialize(answer)) },
-      { name: 'encode no-op CheckResponse', usPerCall: await measure(n, () => method.responseSerialize(OK_RESPONSE)) },
+      { name: 'decode CheckRequest (src/envoy/codec.ts)', usPerCall: await measure(n, decode) },
+      { name: 'encode fhirgate CheckResponse, framed', usPerCall: await measure(n, () => encodeCheckResponseFrame(answer)) },
+      { name: 'encode no-op CheckResponse, framed', usPerCall: await measure(n, () => encodeCheckResponseFrame(OK_RESPONSE)) },
       { name: 'pipeline, token cached, audit to file', usPerCall: await measure(n, () => withAudit.pipeline.check(request)) },
       { name: 'pipeline, token cached, audit off', usPerCall: await measure(n, () => noAudit.pipeline.check(request)) },
     ];
