@@ -24,6 +24,7 @@ export type IngestResult = { ok: true; request: HttpRequest } | { ok: false; rea
 
 const METHOD = /^[A-Z]{3,10}$/;
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const DECIMAL_SIZE = /^\d{1,15}$/;
 const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export function ingest(check: CheckRequest, limits: IngestLimits = DEFAULT_INGEST_LIMITS): IngestResult {
@@ -60,7 +61,7 @@ export function ingest(check: CheckRequest, limits: IngestLimits = DEFAULT_INGES
   const declaredSize =
     typeof http.size === 'number' && http.size >= 0
       ? http.size
-      : contentLength !== undefined && /^\d{1,15}$/.test(contentLength)
+      : contentLength !== undefined && DECIMAL_SIZE.test(contentLength)
         ? Number(contentLength)
         : -1;
 

@@ -9,6 +9,12 @@ import { reasonInfo } from '../core/reasons.ts';
 import type { ReasonInfo } from '../core/reasons.ts';
 import type { CheckResponse, HeaderValueOption, StructValue } from './check-types.ts';
 
+// Module-level, not literals in the functions at the end: a regex literal is a new object each time
+// it is evaluated, and these run on every Check.
+const NOT_TOKEN_CHAR = /[^a-z0-9!#$%&'*+.^_`|~-]/g;
+const NOT_VISIBLE_ASCII = /[^\x20-\x7e]/g;
+const QUOTED_SPECIAL = /(["\\])/g;
+
 /** Namespace of the reason code system in OperationOutcome.issue.details. */
 export const REASON_SYSTEM = 'https://fhirgate.io/CodeSystem/reason';
 /** Upstream headers fhirgate owns: stripped from every client request, set only by us. */
@@ -169,17 +175,17 @@ export function encodeQueryComponent(s: string): string {
 
 /** Header names we emit are our own constants; anything else is reduced to RFC 7230 token chars. */
 export function safeHeaderName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9!#$%&'*+.^_`|~-]/g, '-').slice(0, 128) || 'x-fhirgate-invalid';
+  return name.toLowerCase().replace(NOT_TOKEN_CHAR, '-').slice(0, 128) || 'x-fhirgate-invalid';
 }
 
 /** Header values may carry token-derived text (client ids): visible ASCII and spaces only, bounded. */
 export function safeHeaderValue(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, '?').trim().slice(0, 512);
+  return value.replace(NOT_VISIBLE_ASCII, '?').trim().slice(0, 512);
 }
 
 /** RFC 7230 quoted-string content: only visible ASCII and spaces, quotes and backslashes escaped. */
 function quote(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '').replace(/(["\\])/g, '\\$1');
+  return s.replace(NOT_VISIBLE_ASCII, '').replace(QUOTED_SPECIAL, '\\$1');
 }
 
 function str(s: string): StructValue {
