@@ -146,15 +146,15 @@ const CALL = Symbol('fhirgate.grpc.call');
 type CallStream = ServerHttp2Stream & { [CALL]?: Call | undefined };
 
 function onStreamData(this: CallStream, chunk: Buffer): void {
-  this[CALL]?.data(chunk);
+  this[CALL]?.requestData(chunk);
 }
 
 function onStreamEnd(this: CallStream): void {
-  this[CALL]?.end_();
+  this[CALL]?.requestEnded();
 }
 
 function onStreamClose(this: CallStream): void {
-  this[CALL]?.closed();
+  this[CALL]?.streamClosed();
 }
 
 class Call implements UnaryCall<unknown>, StreamCall<unknown> {
@@ -182,7 +182,7 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     if (method.kind === 'server-stream') stream.once('close', onStreamClose);
   }
 
-  data(chunk: Buffer): void {
+  requestData(chunk: Buffer): void {
     if (this.#done) return;
     try {
       this.#reader!.push(chunk);
@@ -191,8 +191,8 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     }
   }
 
-  /** The request side ended (named so as not to clash with StreamCall#end). */
-  end_(): void {
+  /** The client finished sending: decode the one request message and hand it to the method. */
+  requestEnded(): void {
     if (this.#done) return;
     let req: unknown;
     try {
@@ -211,7 +211,7 @@ class Call implements UnaryCall<unknown>, StreamCall<unknown> {
     }
   }
 
-  closed(): void {
+  streamClosed(): void {
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#finish();
