@@ -36,7 +36,6 @@ export interface Decided {
   readonly tokenCached: boolean;
 }
 
-
 /** One finished check, handed to the record phase (audit, metrics, logs, span attributes). */
 export interface CheckOutcome {
   readonly decision: Decision;
